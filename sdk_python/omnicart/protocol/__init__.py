@@ -1,0 +1,41 @@
+"""The Omnicart wire protocol: every request, response, event and error, shared by server and SDK."""
+
+from omnicart.protocol.cart import (
+    AddItem,
+    Cart,
+    CartLine,
+    CartOp,
+    CartOpsRequest,
+    Clear,
+    RemoveItem,
+    SetPrice,
+    SetQuantity,
+)
+from omnicart.protocol.catalog import CatalogItem, CatalogPage
+from omnicart.protocol.events import Event, EventKind, EventPage
+from omnicart.protocol.problems import CloseCode, ErrorCode, Problem
+from omnicart.protocol.sessions import KNOWN_CHANNELS, CreateSession, DeviceSession, SessionCreated
+
+__all__ = [
+    "KNOWN_CHANNELS",
+    "AddItem",
+    "Cart",
+    "CartLine",
+    "CartOp",
+    "CartOpsRequest",
+    "CatalogItem",
+    "CatalogPage",
+    "Clear",
+    "CloseCode",
+    "CreateSession",
+    "DeviceSession",
+    "ErrorCode",
+    "Event",
+    "EventKind",
+    "EventPage",
+    "Problem",
+    "RemoveItem",
+    "SessionCreated",
+    "SetPrice",
+    "SetQuantity",
+]

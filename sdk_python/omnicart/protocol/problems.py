@@ -1,0 +1,74 @@
+"""Error codes and the problem+json body (RFC 9457) shared by the server and the SDKs."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+from omnicart.protocol._base import ServerMessage
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable codes: clients branch on these, never on the wording of `detail`."""
+
+    INVALID_BODY = "invalid_body"
+    """The body is not JSON, has a wrong type, a missing or an unknown field."""
+    INVALID_QUERY = "invalid_query"
+    """A query parameter is missing or out of range."""
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    """The body is over the server's limit; it was refused before being read whole."""
+    UNKNOWN_SKU = "unknown_sku"
+    """The SKU is not in the catalog."""
+    UNKNOWN_LINE = "unknown_line"
+    """The cart has no line with that id."""
+    INVALID_QUANTITY = "invalid_quantity"
+    """A quantity is below 1 or above the per-line maximum."""
+    TOO_MANY_OPS = "too_many_ops"
+    """A batch holds more ops than the server accepts at once."""
+    TOO_MANY_LINES = "too_many_lines"
+    """The cart would hold more lines than allowed."""
+    PRICE_NOT_ALLOWED = "price_not_allowed"
+    """Only the catalog (or an authorised agent) sets prices; a shopper never does."""
+    VERSION_CONFLICT = "version_conflict"
+    """`expected_version` is not the cart's current version; the body carries `current_version`."""
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    """The Idempotency-Key was already used with a different body."""
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    """The Idempotency-Key header is empty or too long."""
+    TOKEN_MISSING = "token_missing"
+    """No bearer token was sent."""
+    TOKEN_INVALID = "token_invalid"
+    """The token is malformed, tampered with, or signed by a retired key."""
+    TOKEN_EXPIRED = "token_expired"
+    """The token is past its expiry; start or refresh a session."""
+    SESSION_REVOKED = "session_revoked"
+    """The device session was revoked."""
+    FORBIDDEN = "forbidden"
+    """The caller is authenticated but may not do this."""
+    NOT_FOUND = "not_found"
+    """No such resource, or it belongs to another customer."""
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    """The route exists but not with this HTTP method."""
+    NOT_READY = "not_ready"
+    """A dependency (database, migrations, Redis) is not available."""
+    INTERNAL_ERROR = "internal_error"
+    """A fault on the server's side; safe to retry with the same Idempotency-Key."""
+
+
+class Problem(ServerMessage):
+    """An error body, `application/problem+json`; extras such as `current_version` ride along."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    current_version: int | None = None
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes of the live stream (4000-4999 is the application range, RFC 6455 §7.4.2)."""
+
+    TOKEN_REJECTED = 4401
+    """The hello frame's token is tampered, expired, revoked or missing."""
+    SLOW_CONSUMER = 4008
+    """The client did not read fast enough; resume from the last seq it holds."""

@@ -1,0 +1,72 @@
+"""create_app(settings): wires plugins, routes and the process lifespan; holds no logic of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from omnicart_server import __doc__ as description
+from omnicart_server.carts.routes import ROUTES as CART_ROUTES
+from omnicart_server.catalog.routes import ROUTES as CATALOG_ROUTES
+from omnicart_server.config import Settings, load_settings
+from omnicart_server.context import ServerContext
+from omnicart_server.deps import DEPENDENCIES
+from omnicart_server.events.routes import ROUTES as EVENT_ROUTES
+from omnicart_server.metrics import PROMETHEUS, MetricsController
+from omnicart_server.observability import health, ready
+from omnicart_server.problems import problem_details_plugin
+from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings) -> Litestar:
+    ctx = ServerContext.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.ctx = ctx
+        await ctx.start()
+        try:
+            yield
+        finally:
+            await ctx.stop()
+
+    return Litestar(
+        route_handlers=[
+            health,
+            ready,
+            MetricsController,
+            *SESSION_ROUTES,
+            *CART_ROUTES,
+            *EVENT_ROUTES,
+            *CATALOG_ROUTES,
+        ],
+        dependencies=DEPENDENCIES,
+        plugins=[problem_details_plugin()],
+        middleware=[PROMETHEUS.middleware],
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Omnicart",
+            version=VERSION,
+            description=description,
+            components=Components(
+                security_schemes={
+                    "session": SecurityScheme(
+                        type="http", scheme="bearer", description="The session token from POST /v1/sessions."
+                    )
+                }
+            ),
+        ),
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for uvicorn workers: the CLI exported the settings as OMNICART_* variables."""
+    return create_app(load_settings())

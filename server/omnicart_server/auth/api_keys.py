@@ -1,0 +1,52 @@
+"""API keys for trusted backends (identity linking, agents): scoped, shown once, stored only as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select
+
+from omnicart_server.db.models import api_keys
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+KEY_PREFIX = "ock_"
+SCOPES = ("identity:write", "agent", "admin")
+"""Scopes a key can carry: identity linking, call-center agents, operations."""
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_api_key(conn: AsyncConnection, name: str, scopes: list[str]) -> tuple[str, str]:
+    """Store a new key and return (key id, the key itself); the key is never retrievable again."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(SCOPES)}")
+    key_id = "key_" + secrets.token_hex(8)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    await conn.execute(
+        insert(api_keys).values(
+            id=key_id,
+            name=name,
+            key_hash=hash_key(key),
+            scopes=" ".join(sorted(set(scopes))),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return key_id, key
+
+
+async def scopes_of(conn: AsyncConnection, key: str) -> frozenset[str] | None:
+    """The scopes of a live key, or None for an unknown or revoked one."""
+    row = (
+        await conn.execute(
+            select(api_keys.c.scopes).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
+        )
+    ).one_or_none()
+    return None if row is None else frozenset(row.scopes.split())

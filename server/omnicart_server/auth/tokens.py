@@ -1,0 +1,64 @@
+"""Signed, expiring tokens over a key ring: sign with the newest key, verify with any key not yet retired.
+
+itsdangerous already does rotation (a list of secrets, the last one signs) and expiry (timestamped signatures),
+so this module only names the token kinds and turns its exceptions into our 401 codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+from omnicart_server.errors import TokenExpired, TokenInvalid
+
+
+class TokenKind(StrEnum):
+    """Each kind has its own salt, so a token of one kind is never accepted as another."""
+
+    SESSION = "session"
+    CUSTOMER = "customer"
+
+
+def key_id(secret: str) -> str:
+    """A short public name for a key, so operators can tell which key signed a token without seeing the key."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+class TokenSigner:
+    """Issues and verifies tokens; `keys` are newest first, as in OMNICART_SECRET_KEYS."""
+
+    def __init__(self, keys: tuple[str, ...], ttl_seconds: dict[TokenKind, int]) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is needed")
+        self.kid = key_id(keys[0])
+        self._ttl = ttl_seconds
+        oldest_first = list(reversed(keys))
+        self._serializers = {
+            kind: URLSafeTimedSerializer(
+                oldest_first, salt=f"omnicart.{kind}", signer_kwargs={"digest_method": hashlib.sha256}
+            )
+            for kind in TokenKind
+        }
+
+    def issue(self, kind: TokenKind, subject: str) -> tuple[str, datetime]:
+        """A token naming `subject` and the key id, with the moment it expires."""
+        token = self._serializers[kind].dumps({"sub": subject, "kid": self.kid})
+        return token, datetime.now(UTC) + timedelta(seconds=self._ttl[kind])
+
+    def verify(self, kind: TokenKind, token: str) -> str:
+        """The subject of a valid token of this kind."""
+        try:
+            payload = self._serializers[kind].loads(token, max_age=self._ttl[kind])
+        except SignatureExpired as exc:
+            raise TokenExpired(f"This {kind} token has expired; open a new session.") from exc
+        except BadData as exc:
+            raise TokenInvalid(
+                f"This is not a valid {kind} token: it is malformed, altered or its key was retired."
+            ) from exc
+        subject = payload.get("sub") if isinstance(payload, dict) else None
+        if not isinstance(subject, str):
+            raise TokenInvalid(f"This is not a valid {kind} token.")
+        return subject

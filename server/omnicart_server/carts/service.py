@@ -1,0 +1,140 @@
+"""Cart rules over the database: read the active cart, apply a batch exactly once under the customer's lock."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
+from omnicart.protocol.events import EventKind
+from sqlalchemy import insert, select, update
+
+from omnicart_server.carts.ops import CartContents, CartLimits, apply_ops
+from omnicart_server.db import idempotency
+from omnicart_server.db.models import carts
+from omnicart_server.errors import NotFound, VersionConflict
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from omnicart_server.catalog.loader import Catalog
+    from omnicart_server.db.writer import Writer, WriteTxn
+    from omnicart_server.sessions.service import Device
+
+CART_OPS_ROUTE = "POST /v1/cart/ops"
+_lines_decoder = msgspec.json.Decoder(list[CartLine])
+_cart_decoder = msgspec.json.Decoder(Cart)
+_encoder = msgspec.json.Encoder()
+
+
+def cart_from_row(row: Row[Any]) -> Cart:
+    return _cart_at(row.id, row.version, row.currency, _lines_decoder.decode(row.lines), row.updated_at)
+
+
+async def active_cart_row(conn: AsyncConnection, customer_id: str) -> Row[Any]:
+    row = (
+        await conn.execute(select(carts).where(carts.c.customer_id == customer_id, carts.c.status == "active"))
+    ).one_or_none()
+    if row is None:
+        raise NotFound("This customer has no active cart.")
+    return row
+
+
+async def create_active_cart(txn: WriteTxn, customer_id: str, currency: str) -> None:
+    """Give a customer an empty active cart (the partial unique index refuses a second one)."""
+    await txn.conn.execute(
+        insert(carts).values(
+            id="cart_" + secrets.token_hex(10),
+            customer_id=customer_id,
+            status="active",
+            version=0,
+            currency=currency,
+            lines="[]",
+            next_line_no=1,
+            created_at=txn.now,
+            updated_at=txn.now,
+        )
+    )
+
+
+class CartService:
+    """Reads and changes carts; every change is one event in the customer's log."""
+
+    def __init__(self, writer: Writer, read_engine: AsyncEngine, catalog: Catalog, limits: CartLimits) -> None:
+        self._writer = writer
+        self._read_engine = read_engine
+        self._catalog = catalog
+        self._limits = limits
+
+    async def get(self, customer_id: str) -> Cart:
+        async with self._read_engine.connect() as conn:
+            return cart_from_row(await active_cart_row(conn, customer_id))
+
+    async def apply(self, device: Device, request: CartOpsRequest, idempotency_key: str | None) -> tuple[Cart, bool]:
+        """Apply the batch once; return the cart and whether this answer is a replay of an earlier one."""
+        fingerprint = (
+            idempotency.request_fingerprint(CART_OPS_ROUTE, _encoder.encode(request)) if idempotency_key else ""
+        )
+
+        async def work(txn: WriteTxn) -> tuple[Cart, bool]:
+            await txn.lock_customer(device.customer_id)
+            if idempotency_key:
+                stored = await idempotency.find_response(txn.conn, device.customer_id, idempotency_key, fingerprint)
+                if stored is not None:
+                    return _cart_decoder.decode(stored.body), True
+            cart = await self._apply_locked(txn, device, request)
+            if idempotency_key:
+                response = idempotency.StoredResponse(200, _encoder.encode(cart))
+                await idempotency.store_response(
+                    txn.conn, device.customer_id, idempotency_key, fingerprint, response, txn.now
+                )
+            return cart, False
+
+        return await self._writer.run(work)
+
+    async def _apply_locked(self, txn: WriteTxn, device: Device, request: CartOpsRequest) -> Cart:
+        row = await active_cart_row(txn.conn, device.customer_id)
+        if request.expected_version is not None and request.expected_version != row.version:
+            raise VersionConflict(expected=request.expected_version, current=row.version)
+        contents = apply_ops(
+            CartContents(_lines_decoder.decode(row.lines), row.next_line_no),
+            request.ops,
+            self._catalog,
+            self._limits,
+            may_set_prices=device.may_set_prices,
+        )
+        version = row.version + 1
+        await txn.conn.execute(
+            update(carts)
+            .where(carts.c.id == row.id)
+            .values(
+                version=version,
+                lines=_encoder.encode(contents.lines).decode(),
+                next_line_no=contents.next_line_no,
+                updated_at=txn.now,
+            )
+        )
+        cart = _cart_at(row.id, version, row.currency, contents.lines, txn.now)
+        await txn.append_event(
+            device.customer_id,
+            EventKind.CART_UPDATED,
+            {"version": version, "ops": msgspec.to_builtins(request.ops), "cart": msgspec.to_builtins(cart)},
+            session_id=device.session_id,
+            channel=device.channel,
+        )
+        return cart
+
+
+def _cart_at(cart_id: str, version: int, currency: str, lines: list[CartLine], updated_at: datetime) -> Cart:
+    return Cart(
+        cart_id=cart_id,
+        version=version,
+        currency=currency,
+        lines=lines,
+        subtotal=sum(line.line_total for line in lines),
+        item_count=sum(line.qty for line in lines),
+        updated_at=updated_at,
+    )

@@ -1,0 +1,101 @@
+"""Settings from command-line flags and OMNICART_* environment variables; the only reader of os.environ."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+logger = logging.getLogger(__name__)
+
+DEV_SECRET_KEY = "omnicart-dev-key-NOT-SECRET"
+"""Well known on purpose: with --dev, tokens survive restarts without any setup, and nobody mistakes it for safe."""
+
+ENV_PREFIX = "OMNICART_"
+
+
+class ConfigError(Exception):
+    """The settings cannot run a server; the message says what to set."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Everything the server reads at start; each field is also `OMNICART_<FIELD>` in the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_url: str = "sqlite+aiosqlite:///omnicart.db"
+    redis_url: str | None = None
+    catalog: str | None = None
+    """Path of a catalog JSON file; None serves the bundled demo catalog."""
+    workers: int = 1
+    dev: bool = False
+    secret_keys: tuple[str, ...] = ()
+    """Token signing keys, newest first: new tokens use the first, older ones verify until removed."""
+    session_ttl_seconds: int = 24 * 3600
+    customer_token_ttl_seconds: int = 90 * 24 * 3600
+    max_qty_per_line: int = 999
+    max_lines_per_cart: int = 200
+    max_ops_per_batch: int = 100
+    max_body_bytes: int = 256 * 1024
+    idempotency_retention_seconds: int = 24 * 3600
+    online_window_seconds: int = 60
+    """A session seen within this window counts as online."""
+    log_level: str = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def signing_keys(self) -> tuple[str, ...]:
+        """The key ring to sign with, refusing to run without a real key unless in development."""
+        if self.secret_keys:
+            return self.secret_keys
+        if self.dev:
+            logger.warning("--dev: tokens are signed with the well-known development key; never use this in production")
+            return (DEV_SECRET_KEY,)
+        raise ConfigError(
+            "No signing key: set OMNICART_SECRET_KEYS to one or more long random secrets (newest first, "
+            "comma-separated), or pass --dev to use the well-known development key."
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as OMNICART_* variables, so worker processes rebuild the same Settings."""
+        env: dict[str, str] = {}
+        for name, value in msgspec.structs.asdict(self).items():
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "1" if value else "0"
+            env[ENV_PREFIX + name.upper()] = str(value)
+        return env
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment, then flags (`overrides`, None values ignored) on top."""
+    source = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        value = source.get(ENV_PREFIX + field.name.upper())
+        if value is None:
+            continue
+        if field.name == "secret_keys":
+            raw[field.name] = tuple(key.strip() for key in value.split(",") if key.strip())
+        elif field.type is bool:
+            raw[field.name] = value.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            raw[field.name] = value
+    raw.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"Invalid setting: {exc}") from exc
+
+
+def export_to_environ(settings: Settings) -> None:
+    """Publish the settings to this process's environment, where uvicorn's worker processes read them back."""
+    os.environ.update(settings.to_env())

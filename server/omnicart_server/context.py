@@ -1,0 +1,94 @@
+"""Everything a request handler needs, built once per process at start-up and torn down at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omnicart_server.auth.tokens import TokenKind, TokenSigner
+from omnicart_server.carts.ops import CartLimits
+from omnicart_server.carts.service import CartService
+from omnicart_server.catalog.loader import Catalog, load_catalog
+from omnicart_server.config import Settings
+from omnicart_server.db import idempotency
+from omnicart_server.db.engine import create_engines
+from omnicart_server.db.writer import Writer, WriteTxn, create_writer
+from omnicart_server.metrics import count_committed_events
+from omnicart_server.sessions.service import SessionService
+
+logger = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 600.0
+
+
+@dataclass
+class ServerContext:
+    """The process's engines, writer and services."""
+
+    settings: Settings
+    write_engine: AsyncEngine
+    read_engine: AsyncEngine
+    writer: Writer
+    catalog: Catalog
+    sessions: SessionService
+    carts: CartService
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServerContext:
+        signer = TokenSigner(
+            settings.signing_keys(),
+            {
+                TokenKind.SESSION: settings.session_ttl_seconds,
+                TokenKind.CUSTOMER: settings.customer_token_ttl_seconds,
+            },
+        )
+        catalog = load_catalog(settings.catalog)
+        write_engine, read_engine = create_engines(settings.db_url)
+        writer = create_writer(write_engine, sqlite=settings.is_sqlite)
+        writer.on_commit(count_committed_events)
+        limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
+        online_window = timedelta(seconds=settings.online_window_seconds)
+        return cls(
+            settings=settings,
+            write_engine=write_engine,
+            read_engine=read_engine,
+            writer=writer,
+            catalog=catalog,
+            sessions=SessionService(writer, read_engine, signer, catalog.currency, online_window),
+            carts=CartService(writer, read_engine, catalog, limits),
+        )
+
+    async def start(self) -> None:
+        await self.writer.start()
+        self._tasks.append(asyncio.create_task(self._purge_idempotency_keys(), name="omnicart-purge"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.writer.stop()
+        await self.write_engine.dispose()
+        await self.read_engine.dispose()
+
+    async def _purge_idempotency_keys(self) -> None:
+        """Forget stored answers past the retention window (several processes doing it at once is harmless)."""
+        retention = timedelta(seconds=self.settings.idempotency_retention_seconds)
+
+        async def work(txn: WriteTxn) -> int:
+            return await idempotency.purge_before(txn.conn, datetime.now(UTC) - retention)
+
+        while True:
+            try:
+                dropped = await self.writer.run(work)
+                if dropped:
+                    logger.info("purged %d idempotency records older than %s", dropped, retention)
+            except Exception:
+                logger.exception("idempotency purge failed; will try again")
+            await asyncio.sleep(PURGE_EVERY_SECONDS)

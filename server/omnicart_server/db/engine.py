@@ -1,0 +1,44 @@
+"""Async engines: SQLite tuned for durable WAL with one writer, PostgreSQL as is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
+    """WAL lets readers run beside the writer; synchronous=FULL fsyncs every commit so an ack survives power loss."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over BEGIN from the driver: pysqlite's own transaction handling breaks SAVEPOINT (SQLAlchemy docs,
+        # "Serializable isolation / Savepoints / Transactional DDL").
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # The writer takes the write lock up front, so a transaction never fails half-way on "database is locked";
+        # other processes wait up to the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def create_engines(db_url: str) -> tuple[AsyncEngine, AsyncEngine]:
+    """Return (write engine, read engine); on PostgreSQL both are one pool."""
+    if db_url.startswith("sqlite"):
+        write = create_async_engine(db_url, pool_size=1, max_overflow=0)
+        read = create_async_engine(db_url, pool_size=8, max_overflow=8)
+        _sqlite_pragmas(write, writer=True)
+        _sqlite_pragmas(read, writer=False)
+        return write, read
+    engine = create_async_engine(db_url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+    return engine, engine

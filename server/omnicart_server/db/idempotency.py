@@ -1,0 +1,75 @@
+"""Store a write's answer with the write, and replay it for a retry with the same key (DESIGN.md §1)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, insert, select
+
+from omnicart_server.db.models import idempotency_keys
+from omnicart_server.errors import IdempotencyKeyReused, InvalidIdempotencyKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could not be stored, before any work is done."""
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidIdempotencyKey(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.")
+    return key
+
+
+def request_fingerprint(route: str, canonical_body: bytes) -> str:
+    """Hash of what was asked: the same key sent to another route or with another body is a different request."""
+    return hashlib.sha256(route.encode() + b"\n" + canonical_body).hexdigest()
+
+
+async def find_response(conn: AsyncConnection, customer_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+    """The stored answer for this key, or None; the same key with another request is refused."""
+    row = (
+        await conn.execute(
+            select(idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
+                idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.body_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used for a different request; use a new key for a new change."
+        )
+    return StoredResponse(row.status_code, row.response)
+
+
+async def store_response(
+    conn: AsyncConnection, customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime
+) -> None:
+    await conn.execute(
+        insert(idempotency_keys).values(
+            customer_id=customer_id,
+            key=key,
+            body_hash=fingerprint,
+            status_code=response.status_code,
+            response=response.body,
+            created_at=now,
+        )
+    )
+
+
+async def purge_before(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Forget answers older than the retention window; returns how many were dropped."""
+    result = await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
+    return result.rowcount

@@ -1,0 +1,204 @@
+"""The write path: each unit of work runs in a transaction that holds its customer, appends events, then commits.
+
+PostgreSQL: every unit has its own transaction and locks its customer row (`SELECT ... FOR UPDATE`), so writes
+for one customer are serialized and writes for different customers run side by side; PostgreSQL groups commits
+itself. SQLite allows one writer at a time, so a single task runs the units, each inside its own SAVEPOINT of a
+shared transaction (a failing unit rolls back alone), commits once for the whole group and only then resolves
+each caller: every acknowledgement follows the fsync that holds its write (DESIGN.md §1, group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+from omnicart.protocol.events import Event
+from sqlalchemy import insert, select, update
+
+from omnicart_server.db.models import customers, events
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+GROUP_MAX = 256
+"""Units per SQLite commit; bounds the latency a unit can add to the others of its group."""
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An event and its customer, handed to listeners once its transaction is durable."""
+
+    customer_id: str
+    event: Event
+
+
+CommitListener = Callable[[list[CommittedEvent]], None]
+
+
+class WriteTxn:
+    """What a unit of work may do: lock its customer, write rows, append events to the customer's log."""
+
+    def __init__(self, conn: AsyncConnection, *, row_locks: bool) -> None:
+        self.conn = conn
+        self.now = datetime.now(UTC)
+        self.appended: list[CommittedEvent] = []
+        self._row_locks = row_locks
+
+    async def lock_customer(self, customer_id: str) -> int | None:
+        """Hold the customer for the rest of the transaction; return its head seq, or None if there is none."""
+        query = select(customers.c.head_seq).where(customers.c.id == customer_id)
+        if self._row_locks:
+            query = query.with_for_update()
+        return (await self.conn.execute(query)).scalar_one_or_none()
+
+    async def append_event(
+        self, customer_id: str, kind: str, data: dict[str, Any], *, session_id: str | None, channel: str | None
+    ) -> Event:
+        """Write the next event of the customer's log in this transaction: seq = head + 1, never a gap."""
+        bumped = update(customers).where(customers.c.id == customer_id).values(head_seq=customers.c.head_seq + 1)
+        seq = (await self.conn.execute(bumped.returning(customers.c.head_seq))).scalar_one()
+        event = Event(seq=seq, kind=kind, at=self.now, session_id=session_id, channel=channel, data=data)
+        await self.conn.execute(
+            insert(events).values(
+                customer_id=customer_id,
+                seq=seq,
+                kind=kind,
+                at=self.now,
+                session_id=session_id,
+                channel=channel,
+                data=msgspec.json.encode(data).decode(),
+            )
+        )
+        self.appended.append(CommittedEvent(customer_id, event))
+        return event
+
+
+Work = Callable[[WriteTxn], Awaitable[T]]
+
+
+class Writer:
+    """Runs units of work durably; listeners hear of their events after commit."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._listeners: list[CommitListener] = []
+
+    def on_commit(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self, committed: list[CommittedEvent]) -> None:
+        if not committed:
+            return
+        for listener in self._listeners:
+            try:
+                listener(committed)
+            except Exception:  # a listener's fault must not undo an acknowledged write
+                logger.exception("commit listener failed")
+
+    async def start(self) -> None:
+        """Begin taking work."""
+
+    async def stop(self) -> None:
+        """Finish the work already taken, then refuse more."""
+
+    async def run(self, work: Work[T]) -> T:
+        raise NotImplementedError
+
+
+class RowLockWriter(Writer):
+    """PostgreSQL: one transaction per unit, serialized per customer by the row lock."""
+
+    async def run(self, work: Work[T]) -> T:
+        async with self._engine.begin() as conn:
+            txn = WriteTxn(conn, row_locks=True)
+            result = await work(txn)
+        self._notify(txn.appended)
+        return result
+
+
+@dataclass
+class _Job(Generic[T]):
+    work: Work[T]
+    future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupCommitWriter(Writer):
+    """SQLite: one writer task, many units per commit, each in its own SAVEPOINT."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="omnicart-group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+
+    async def run(self, work: Work[T]) -> T:
+        if self._task is None:
+            raise RuntimeError("writer is not running")
+        job: _Job[T] = _Job(work)
+        await self._queue.put(job)
+        return await job.future
+
+    async def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group: list[_Job[Any]] = [first]
+            while len(group) < GROUP_MAX and not self._queue.empty():
+                job = self._queue.get_nowait()
+                if job is None:
+                    stopping = True
+                    break
+                group.append(job)
+            await self._commit_group(group)
+
+    async def _commit_group(self, group: list[_Job[Any]]) -> None:
+        outcomes: list[tuple[_Job[Any], BaseException | None, Any]] = []
+        committed: list[CommittedEvent] = []
+        try:
+            async with self._engine.connect() as conn, conn.begin():
+                for job in group:
+                    txn = WriteTxn(conn, row_locks=False)
+                    try:
+                        async with conn.begin_nested():
+                            result = await job.work(txn)
+                    except Exception as exc:  # this unit alone is rolled back; the group goes on
+                        outcomes.append((job, exc, None))
+                    else:
+                        outcomes.append((job, None, result))
+                        committed.extend(txn.appended)
+        except Exception as exc:  # the commit itself failed: nobody in the group is acknowledged
+            logger.exception("group commit of %d units failed", len(group))
+            for job in group:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        for job, error, result in outcomes:
+            if job.future.done():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+        self._notify(committed)
+
+
+def create_writer(engine: AsyncEngine, *, sqlite: bool) -> Writer:
+    return GroupCommitWriter(engine) if sqlite else RowLockWriter(engine)

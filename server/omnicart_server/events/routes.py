@@ -1,0 +1,36 @@
+"""HTTP route of the event log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get
+from litestar.params import Parameter
+from omnicart.protocol.events import EventPage
+
+from omnicart_server.context import ServerContext
+from omnicart_server.deps import BEARER_SECURITY
+from omnicart_server.events.log import read_events
+from omnicart_server.problems import problem_responses
+from omnicart_server.sessions.service import Device
+
+MAX_PAGE = 1000
+
+
+@get(
+    "/v1/events",
+    tags=["events"],
+    summary="The customer's events after seq `since`, in order",
+    security=BEARER_SECURITY,
+    responses=problem_responses(400, 401),
+)
+async def list_events(
+    device: Device,
+    ctx: ServerContext,
+    since: Annotated[int, Parameter(ge=0, description="Return events with a greater seq; 0 for all.")] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="At most this many events.")] = 100,
+) -> EventPage:
+    return await read_events(ctx.read_engine, device.customer_id, since, limit)
+
+
+ROUTES = [list_events]

@@ -1,0 +1,49 @@
+"""Liveness and readiness: what a load balancer asks of a process."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from litestar import Response, get
+from sqlalchemy import text
+
+from omnicart_server.context import ServerContext
+from omnicart_server.db.migrate import current_revision, head_revision
+
+logger = logging.getLogger(__name__)
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    """Each dependency's state: ok, or what is wrong with it."""
+
+    ready: bool
+    database: str
+    migrations: str
+    redis: str
+
+
+@get("/health", tags=["operations"], summary="The process is up")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@get("/ready", tags=["operations"], summary="The process can serve: database, migrations, Redis")
+async def ready(ctx: ServerContext) -> Response[Readiness]:
+    database, migrations = "ok", "ok"
+    try:
+        async with ctx.read_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            revision = await conn.run_sync(current_revision)
+        if revision != head_revision():
+            migrations = f"at {revision}, newest is {head_revision()}: run omnicart migrate"
+    except Exception as exc:
+        logger.warning("readiness: database unreachable: %s", exc)
+        database = migrations = "unreachable"
+    redis = "not configured"
+    readiness = Readiness(ready=database == migrations == "ok", database=database, migrations=migrations, redis=redis)
+    return Response(readiness, status_code=200 if readiness.ready else 503)

@@ -1,0 +1,123 @@
+"""Turn every exception into application/problem+json with a stable code, and document those errors in OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from omnicart.protocol.problems import ErrorCode, Problem
+
+from omnicart_server.errors import OmnicartError
+
+logger = logging.getLogger(__name__)
+
+TYPE_PREFIX = "urn:omnicart:problem:"
+
+_CODE_OF_STATUS = {
+    400: ErrorCode.INVALID_BODY,
+    401: ErrorCode.TOKEN_MISSING,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    503: ErrorCode.NOT_READY,
+}
+
+
+_TITLES = {400: "The request is not valid", 405: "Method not allowed", 401: "Authentication required"}
+
+
+def problem(status: int, code: ErrorCode, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status, type_=TYPE_PREFIX + code, title=title, detail=detail, extra={"code": code, **extra}
+    )
+
+
+def _from_domain(exc: OmnicartError) -> ProblemDetailsException:
+    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+def _json_path(key: str) -> str:
+    """Litestar's `ops.0.qty` as the JSON path `$.ops[0].qty` a client developer can find in their body."""
+    # Litestar names the body `data`; a field of the body comes as `ops.0.qty`, the body itself as `data`.
+    names = [part for part in key.split(".") if part and key != "data"]
+    parts = [f"[{part}]" if part.isdigit() else f".{part}" for part in names]
+    return "$" + "".join(parts)
+
+
+def _from_validation(exc: ValidationException) -> ProblemDetailsException:
+    """Litestar's request validation: body errors are 422 invalid_body, query and path errors 400 invalid_query."""
+    issues = [issue for issue in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(issue, dict)]
+    if any(issue.get("source") in ("query", "path", "header", "cookie") for issue in issues):
+        said = "; ".join(f"{issue.get('key')}: {issue.get('message')}" for issue in issues)
+        return problem(400, ErrorCode.INVALID_QUERY, "A parameter is not valid", f"{said}.")
+    said = "; ".join(
+        f"{issue.get('message')} at `{_json_path(str(issue['key']))}`"
+        if issue.get("key")
+        else str(issue.get("message"))
+        for issue in issues
+    )
+    return problem(422, ErrorCode.INVALID_BODY, "The request body is not valid", f"{said or exc.detail}.")
+
+
+def _from_http(exc: HTTPException) -> ProblemDetailsException:
+    code = _CODE_OF_STATUS.get(exc.status_code, ErrorCode.INVALID_BODY)
+    if exc.status_code == 413:
+        return problem(
+            413, code, "The request body is too large", "The body is over the server's size limit; send less."
+        )
+    if exc.status_code >= 500:
+        return _from_unexpected(exc)
+    if exc.status_code == 404:
+        return problem(404, code, "Not found", "There is no such route; the API is described at /schema.")
+    title = _TITLES.get(exc.status_code, "Bad request")
+    return problem(exc.status_code, code, title, str(exc.detail or title))
+
+
+def _from_unexpected(exc: Exception) -> ProblemDetailsException:
+    logger.error("unhandled error", exc_info=exc)
+    return problem(
+        500,
+        ErrorCode.INTERNAL_ERROR,
+        "Internal server error",
+        "The server failed to handle this request; retry it (with the same Idempotency-Key for a write).",
+    )
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            enable_for_all_http_exceptions=True,
+            exception_to_problem_detail_map={
+                OmnicartError: _from_domain,
+                ValidationException: _from_validation,
+                HTTPException: _from_http,
+                Exception: _from_unexpected,
+            },
+        )
+    )
+
+
+_DESCRIPTIONS = {
+    400: "A header or query parameter is not valid.",
+    401: "Missing, invalid, expired or revoked session token.",
+    403: "Not allowed for this caller.",
+    404: "No such resource for this customer.",
+    409: "The cart is not at `expected_version`; `current_version` says where it is.",
+    413: "The body is over the size limit.",
+    422: "The body is not valid, or an op cannot apply; `code` says which.",
+    503: "A dependency is not available.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route can answer."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem, description=_DESCRIPTIONS[status], media_type="application/problem+json"
+        )
+        for status in statuses
+    }

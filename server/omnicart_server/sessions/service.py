@@ -1,0 +1,164 @@
+"""Device sessions: open one (new or resumed customer), authenticate it on every request, list and revoke."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from omnicart.protocol.events import EventKind
+from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
+from sqlalchemy import insert, select, update
+
+from omnicart_server.auth.tokens import TokenKind, TokenSigner
+from omnicart_server.carts.service import create_active_cart
+from omnicart_server.db.models import customers, sessions
+from omnicart_server.errors import NotFound, SessionRevoked, TokenInvalid
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from omnicart_server.db.writer import Writer, WriteTxn
+
+LAST_SEEN_RESOLUTION = timedelta(seconds=15)
+"""`last_seen` is written at most this often per session, so reads do not turn into writes."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """The authenticated caller of a request: one session of one customer."""
+
+    session_id: str
+    customer_id: str
+    channel: str
+    device: str
+    may_set_prices: bool = False
+
+
+class SessionService:
+    """Opens, authenticates, lists and revokes device sessions."""
+
+    def __init__(
+        self, writer: Writer, read_engine: AsyncEngine, signer: TokenSigner, currency: str, online_window: timedelta
+    ) -> None:
+        self._writer = writer
+        self._read_engine = read_engine
+        self._signer = signer
+        self._currency = currency
+        self._online_window = online_window
+
+    async def open(self, request: CreateSession) -> SessionCreated:
+        """A session for the customer of `customer_token`, or for a new anonymous customer without one."""
+        known_customer = (
+            self._signer.verify(TokenKind.CUSTOMER, request.customer_token) if request.customer_token else None
+        )
+        session_id = "ses_" + secrets.token_urlsafe(15)
+        session_token, expires_at = self._signer.issue(TokenKind.SESSION, session_id)
+
+        async def work(txn: WriteTxn) -> str:
+            if known_customer is None:
+                customer_id = "cus_" + secrets.token_urlsafe(15)
+                await txn.conn.execute(insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0))
+                await create_active_cart(txn, customer_id, self._currency)
+            else:
+                customer_id = known_customer
+                if await txn.lock_customer(customer_id) is None:
+                    raise TokenInvalid("The customer of this customer token no longer exists; start a new session.")
+            await txn.conn.execute(
+                insert(sessions).values(
+                    id=session_id,
+                    customer_id=customer_id,
+                    channel=request.channel,
+                    device=request.device,
+                    created_at=txn.now,
+                    last_seen=txn.now,
+                    expires_at=expires_at,
+                )
+            )
+            await txn.append_event(
+                customer_id,
+                EventKind.SESSION_OPENED,
+                {"session_id": session_id, "channel": request.channel, "device": request.device},
+                session_id=session_id,
+                channel=request.channel,
+            )
+            return customer_id
+
+        customer_id = await self._writer.run(work)
+        customer_token, _ = self._signer.issue(TokenKind.CUSTOMER, customer_id)
+        return SessionCreated(
+            customer_id=customer_id,
+            customer_token=customer_token,
+            session_id=session_id,
+            session_token=session_token,
+            expires_at=expires_at,
+        )
+
+    async def authenticate(self, session_token: str) -> Device:
+        """The device behind a session token, checked against its row so revocation takes effect at once."""
+        session_id = self._signer.verify(TokenKind.SESSION, session_token)
+        async with self._read_engine.connect() as conn:
+            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one_or_none()
+        if row is None:
+            raise TokenInvalid("This session does not exist; open a new session.")
+        if row.revoked_at is not None:
+            raise SessionRevoked("This session was revoked; open a new session to continue.")
+        if datetime.now(UTC) - row.last_seen > LAST_SEEN_RESOLUTION:
+            await self._touch(session_id)
+        return Device(session_id=row.id, customer_id=row.customer_id, channel=row.channel, device=row.device)
+
+    async def _touch(self, session_id: str) -> None:
+        async def work(txn: WriteTxn) -> None:
+            await txn.conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen=txn.now))
+
+        await self._writer.run(work)
+
+    async def list(self, customer_id: str) -> list[DeviceSession]:
+        """The customer's sessions, newest first; revoked ones stay listed, marked as such."""
+        async with self._read_engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(sessions).where(sessions.c.customer_id == customer_id).order_by(sessions.c.created_at.desc())
+                )
+            ).all()
+        now = datetime.now(UTC)
+        return [
+            DeviceSession(
+                session_id=row.id,
+                channel=row.channel,
+                device=row.device,
+                created_at=row.created_at,
+                last_seen=row.last_seen,
+                online=row.revoked_at is None and now - row.last_seen <= self._online_window,
+                revoked=row.revoked_at is not None,
+            )
+            for row in rows
+        ]
+
+    async def revoke(self, by: Device, session_id: str) -> None:
+        """Revoke one of the caller's customer's sessions; revoking twice is not an error."""
+
+        async def work(txn: WriteTxn) -> None:
+            await txn.lock_customer(by.customer_id)
+            row = (
+                await txn.conn.execute(
+                    select(sessions.c.revoked_at).where(
+                        sessions.c.id == session_id, sessions.c.customer_id == by.customer_id
+                    )
+                )
+            ).one_or_none()
+            if row is None:
+                raise NotFound("This customer has no session with that id.")
+            if row.revoked_at is not None:
+                return
+            await txn.conn.execute(update(sessions).where(sessions.c.id == session_id).values(revoked_at=txn.now))
+            await txn.append_event(
+                by.customer_id,
+                EventKind.SESSION_REVOKED,
+                {"session_id": session_id},
+                session_id=by.session_id,
+                channel=by.channel,
+            )
+
+        await self._writer.run(work)
