@@ -30,5 +30,5 @@ DEPENDENCIES = {
     "ctx": Provide(provide_ctx, sync_to_thread=False),
     "device": Provide(provide_device),
 }
-BEARER_SECURITY = [{"session": []}]
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"session": []}]
 """OpenAPI security requirement of routes that need a device session."""

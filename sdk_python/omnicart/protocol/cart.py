@@ -14,31 +14,31 @@ LineId = Annotated[str, msgspec.Meta(min_length=1, max_length=32, description="A
 Quantity = Annotated[int, msgspec.Meta(description="Items on the line, 1 to the server's per-line maximum.")]
 
 
-class AddItem(ClientMessage, tag_field="op", tag="add_item"):
+class AddItem(ClientMessage, tag_field="op", tag="add_item", frozen=True):
     """Add `qty` of a SKU; a SKU already in the cart raises that line's quantity."""
 
     sku: Sku
     qty: Quantity = 1
 
 
-class SetQuantity(ClientMessage, tag_field="op", tag="set_quantity"):
+class SetQuantity(ClientMessage, tag_field="op", tag="set_quantity", frozen=True):
     """Set a line's quantity (use remove_item to drop it)."""
 
     line_id: LineId
     qty: Quantity
 
 
-class RemoveItem(ClientMessage, tag_field="op", tag="remove_item"):
+class RemoveItem(ClientMessage, tag_field="op", tag="remove_item", frozen=True):
     """Drop a line."""
 
     line_id: LineId
 
 
-class Clear(ClientMessage, tag_field="op", tag="clear"):
+class Clear(ClientMessage, tag_field="op", tag="clear", frozen=True):
     """Empty the cart."""
 
 
-class SetPrice(ClientMessage, tag_field="op", tag="set_price"):
+class SetPrice(ClientMessage, tag_field="op", tag="set_price", frozen=True):
     """Override a line's price with a reason: for authorised agents only; a shopper gets 403."""
 
     line_id: LineId
@@ -49,7 +49,7 @@ class SetPrice(ClientMessage, tag_field="op", tag="set_price"):
 CartOp = AddItem | SetQuantity | RemoveItem | Clear | SetPrice
 
 
-class CartOpsRequest(ClientMessage):
+class CartOpsRequest(ClientMessage, frozen=True):
     """A batch of ops applied atomically: all of them or none."""
 
     ops: Annotated[list[CartOp], msgspec.Meta(min_length=1)]
@@ -58,7 +58,7 @@ class CartOpsRequest(ClientMessage):
     ] = None
 
 
-class CartLine(ServerMessage):
+class CartLine(ServerMessage, frozen=True):
     """One SKU in the cart; there is never more than one line per SKU."""
 
     line_id: LineId
@@ -70,7 +70,7 @@ class CartLine(ServerMessage):
     price_reason: str | None = None
 
 
-class Cart(ServerMessage):
+class Cart(ServerMessage, frozen=True):
     """The customer's active cart; `version` rises by one with every applied batch."""
 
     cart_id: str

@@ -12,7 +12,7 @@ Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Stoc
 MinorUnits = Annotated[int, msgspec.Meta(ge=0, description="Money in integer minor units (cents).")]
 
 
-class CatalogItem(ServerMessage):
+class CatalogItem(ServerMessage, frozen=True):
     """A sellable item with its price; also the format of a catalog file (a JSON array of these)."""
 
     sku: Sku
@@ -21,7 +21,7 @@ class CatalogItem(ServerMessage):
     currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
 
 
-class CatalogPage(ServerMessage):
+class CatalogPage(ServerMessage, frozen=True):
     """Items matching a search."""
 
     items: list[CatalogItem]

@@ -18,7 +18,7 @@ class EventKind:
     CART_UPDATED = "cart.updated"
 
 
-class Event(ServerMessage):
+class Event(ServerMessage, frozen=True):
     """One committed change; `seq` is 1, 2, 3 ... per customer with no gaps."""
 
     seq: Annotated[int, msgspec.Meta(ge=1)]
@@ -29,7 +29,7 @@ class Event(ServerMessage):
     data: dict[str, Any]
 
 
-class EventPage(ServerMessage):
+class EventPage(ServerMessage, frozen=True):
     """Events after `since`, in seq order; ask again with `since = events[-1].seq` while `has_more`."""
 
     events: list[Event]

@@ -54,7 +54,7 @@ class ErrorCode(StrEnum):
     """A fault on the server's side; safe to retry with the same Idempotency-Key."""
 
 
-class Problem(ServerMessage):
+class Problem(ServerMessage, frozen=True):
     """An error body, `application/problem+json`; extras such as `current_version` ride along."""
 
     type: str

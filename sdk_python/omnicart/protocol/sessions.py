@@ -25,7 +25,7 @@ DeviceLabel = Annotated[
 ]
 
 
-class CreateSession(ClientMessage):
+class CreateSession(ClientMessage, frozen=True):
     """Open a device session; without `customer_token` a new anonymous customer is made."""
 
     channel: Channel
@@ -33,7 +33,7 @@ class CreateSession(ClientMessage):
     customer_token: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
-class SessionCreated(ServerMessage):
+class SessionCreated(ServerMessage, frozen=True):
     """The tokens a device keeps: the customer token to hand on, the session token to authorize itself."""
 
     customer_id: str
@@ -43,7 +43,7 @@ class SessionCreated(ServerMessage):
     expires_at: Annotated[datetime, msgspec.Meta(description="When the session token stops being accepted.")]
 
 
-class DeviceSession(ServerMessage):
+class DeviceSession(ServerMessage, frozen=True):
     """One of the customer's devices."""
 
     session_id: str

@@ -93,9 +93,8 @@ def apply_ops(
 def _check_quantity(qty: int, limits: CartLimits, where: str, what: str = "") -> None:
     if not 1 <= qty <= limits.max_qty_per_line:
         said = what or f"quantity {qty}"
-        raise InvalidQuantity(
-            f"{where}: {said} is out of range; a line holds 1 to {limits.max_qty_per_line} (use remove_item to drop it)."
-        )
+        limit = limits.max_qty_per_line
+        raise InvalidQuantity(f"{where}: {said} is out of range; a line holds 1 to {limit} (remove_item drops it).")
 
 
 def _line(lines: dict[str, CartLine], line_id: str, where: str) -> CartLine:

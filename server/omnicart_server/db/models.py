@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     text,
 )
@@ -41,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
+        if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -136,9 +137,9 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-customers = Customer.__table__
-sessions = DeviceSessionRow.__table__
-carts = CartRow.__table__
-events = EventRow.__table__
-idempotency_keys = IdempotencyRecord.__table__
-api_keys = ApiKey.__table__
+customers = cast("Table", Customer.__table__)
+sessions = cast("Table", DeviceSessionRow.__table__)
+carts = cast("Table", CartRow.__table__)
+events = cast("Table", EventRow.__table__)
+idempotency_keys = cast("Table", IdempotencyRecord.__table__)
+api_keys = cast("Table", ApiKey.__table__)
