@@ -20,6 +20,7 @@ from omnicart_server.metrics import PROMETHEUS, MetricsController
 from omnicart_server.observability import health, ready
 from omnicart_server.problems import problem_details_plugin
 from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
+from omnicart_server.stream.routes import ROUTES as STREAM_ROUTES
 
 VERSION = "0.1.0"
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> Litestar:
             *CART_ROUTES,
             *EVENT_ROUTES,
             *CATALOG_ROUTES,
+            *STREAM_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],

@@ -101,6 +101,9 @@ def _serve(settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=10,
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_interval_seconds,
     )
     return 0
 

@@ -41,8 +41,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_ops_per_batch: int = 100
     max_body_bytes: int = 256 * 1024
     idempotency_retention_seconds: int = 24 * 3600
-    online_window_seconds: int = 60
-    """A session seen within this window counts as online."""
+    presence_grace_seconds: float = 5.0
+    """A device stays present this long after its last socket goes, so a quick reconnect does not flap."""
+    stream_queue_size: int = 1024
+    """Frames queued per socket; a client that falls this far behind is cut (4008) and resumes."""
+    max_sockets_per_customer: int = 32
+    max_frame_bytes: int = 64 * 1024
+    hello_timeout_seconds: float = 10.0
+    ws_ping_interval_seconds: float = 20.0
+    """WebSocket pings find dead peers; one unanswered for as long again closes the socket."""
     log_level: str = "info"
 
     @property

@@ -20,6 +20,9 @@ from omnicart_server.db.engine import create_engines
 from omnicart_server.db.writer import Writer, WriteTxn, create_writer
 from omnicart_server.metrics import count_committed_events
 from omnicart_server.sessions.service import SessionService
+from omnicart_server.stream.fanout import FanOut
+from omnicart_server.stream.hub import Hub
+from omnicart_server.stream.redis_bus import RedisFanOut
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class ServerContext:
     catalog: Catalog
     sessions: SessionService
     carts: CartService
+    hub: Hub
+    fanout: FanOut
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -51,21 +56,30 @@ class ServerContext:
         catalog = load_catalog(settings.catalog)
         write_engine, read_engine = create_engines(settings.db_url)
         writer = create_writer(write_engine, sqlite=settings.is_sqlite)
+        hub = Hub(settings.max_sockets_per_customer)
+        fanout: FanOut = (
+            RedisFanOut(hub, settings.presence_grace_seconds, settings.redis_url, read_engine)
+            if settings.redis_url
+            else FanOut(hub, settings.presence_grace_seconds)
+        )
         writer.on_commit(count_committed_events)
+        writer.on_commit(fanout.publish)
         limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
-        online_window = timedelta(seconds=settings.online_window_seconds)
         return cls(
             settings=settings,
             write_engine=write_engine,
             read_engine=read_engine,
             writer=writer,
             catalog=catalog,
-            sessions=SessionService(writer, read_engine, signer, catalog.currency, online_window),
+            sessions=SessionService(writer, read_engine, signer, catalog.currency, fanout.online),
             carts=CartService(writer, read_engine, catalog, limits),
+            hub=hub,
+            fanout=fanout,
         )
 
     async def start(self) -> None:
         await self.writer.start()
+        await self.fanout.start()
         self._tasks.append(asyncio.create_task(self._purge_idempotency_keys(), name="omnicart-purge"))
 
     async def stop(self) -> None:
@@ -73,6 +87,7 @@ class ServerContext:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.fanout.stop()
         await self.writer.stop()
         await self.write_engine.dispose()
         await self.read_engine.dispose()

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from omnicart_server.context import ServerContext
 from omnicart_server.db.migrate import current_revision, head_revision
+from omnicart_server.stream.redis_bus import RedisFanOut
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Readiness(msgspec.Struct, frozen=True):
     database: str
     migrations: str
     redis: str
+    fanout: str
 
 
 @get("/health", tags=["operations"], summary="The process is up")
@@ -45,5 +47,9 @@ async def ready(ctx: ServerContext) -> Response[Readiness]:
         logger.warning("readiness: database unreachable: %s", exc)
         database = migrations = "unreachable"
     redis = "not configured"
-    readiness = Readiness(ready=database == migrations == "ok", database=database, migrations=migrations, redis=redis)
+    if isinstance(ctx.fanout, RedisFanOut):
+        redis = "ok" if await ctx.fanout.ping() else "unreachable: writes are durable, fan-out is degraded"
+    fanout = ctx.fanout.state
+    ok = database == migrations == "ok" and redis in ("ok", "not configured")
+    readiness = Readiness(ready=ok, database=database, migrations=migrations, redis=redis, fanout=fanout)
     return Response(readiness, status_code=200 if readiness.ready else 503)

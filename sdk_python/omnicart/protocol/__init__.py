@@ -15,6 +15,17 @@ from omnicart.protocol.catalog import CatalogItem, CatalogPage
 from omnicart.protocol.events import Event, EventKind, EventPage
 from omnicart.protocol.problems import CloseCode, ErrorCode, Problem
 from omnicart.protocol.sessions import KNOWN_CHANNELS, CreateSession, DeviceSession, SessionCreated
+from omnicart.protocol.stream import (
+    ClientFrame,
+    Hello,
+    Presence,
+    PresenceSession,
+    Refresh,
+    Refreshed,
+    ServerFrame,
+    Snapshot,
+    Welcome,
+)
 
 __all__ = [
     "KNOWN_CHANNELS",
@@ -26,6 +37,7 @@ __all__ = [
     "CatalogItem",
     "CatalogPage",
     "Clear",
+    "ClientFrame",
     "CloseCode",
     "CreateSession",
     "DeviceSession",
@@ -33,9 +45,17 @@ __all__ = [
     "Event",
     "EventKind",
     "EventPage",
+    "Hello",
+    "Presence",
+    "PresenceSession",
     "Problem",
+    "Refresh",
+    "Refreshed",
     "RemoveItem",
+    "ServerFrame",
     "SessionCreated",
     "SetPrice",
     "SetQuantity",
+    "Snapshot",
+    "Welcome",
 ]

@@ -16,10 +16,11 @@ class EventKind:
     SESSION_OPENED = "session.opened"
     SESSION_REVOKED = "session.revoked"
     CART_UPDATED = "cart.updated"
+    CUSTOMER_MERGED = "customer.merged"
 
 
-class Event(ServerMessage, frozen=True):
-    """One committed change; `seq` is 1, 2, 3 ... per customer with no gaps."""
+class Event(ServerMessage, tag_field="type", tag="event", frozen=True):
+    """One committed change; `seq` is 1, 2, 3 ... per customer with no gaps; the same object on the live stream."""
 
     seq: Annotated[int, msgspec.Meta(ge=1)]
     kind: str

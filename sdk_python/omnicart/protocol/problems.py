@@ -68,7 +68,15 @@ class Problem(ServerMessage, frozen=True):
 class CloseCode(IntEnum):
     """WebSocket close codes of the live stream (4000-4999 is the application range, RFC 6455 §7.4.2)."""
 
+    BAD_FRAME = 4400
+    """A frame was not JSON, not a known type, or came out of turn (e.g. no hello first); do not retry as is."""
     TOKEN_REJECTED = 4401
-    """The hello frame's token is tampered, expired, revoked or missing."""
+    """The hello frame's token is tampered, expired or revoked, or the session was revoked while connected."""
+    HELLO_TIMEOUT = 4408
+    """No hello frame within the server's limit after connecting."""
     SLOW_CONSUMER = 4008
-    """The client did not read fast enough; resume from the last seq it holds."""
+    """The client did not read fast enough; reconnect and resume from the last seq it holds."""
+    TOO_MANY_CONNECTIONS = 4429
+    """The customer already has the maximum number of live connections."""
+    SERVER_RESTART = 1012
+    """The server is shutting down (RFC 6455 "service restart"); reconnect with backoff and resume."""

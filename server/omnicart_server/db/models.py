@@ -58,6 +58,8 @@ class Customer(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     head_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    epoch: Mapped[str] = mapped_column(String(16))
+    """Names this log; it changes when the log is replaced (merge), so a client never replays the wrong log."""
 
 
 class DeviceSessionRow(Base):

@@ -42,3 +42,12 @@ async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: 
     ]
     last = page[-1].seq if page else since
     return EventPage(events=page, head=head, has_more=last < head)
+
+
+async def log_position(engine: AsyncEngine, customer_id: str) -> tuple[int, str]:
+    """The customer's head seq and log epoch."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(customers.c.head_seq, customers.c.epoch).where(customers.c.id == customer_id))
+        ).one()
+    return row.head_seq, row.epoch

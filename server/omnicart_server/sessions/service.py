@@ -17,7 +17,13 @@ from omnicart_server.db.models import customers, sessions
 from omnicart_server.errors import NotFound, SessionRevoked, TokenInvalid
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from omnicart.protocol.stream import PresenceSession
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    PresenceSource = Callable[[str], Awaitable[list[PresenceSession]]]
+    """The customer's sessions connected right now (the live stream's presence)."""
 
     from omnicart_server.db.writer import Writer, WriteTxn
 
@@ -40,13 +46,13 @@ class SessionService:
     """Opens, authenticates, lists and revokes device sessions."""
 
     def __init__(
-        self, writer: Writer, read_engine: AsyncEngine, signer: TokenSigner, currency: str, online_window: timedelta
+        self, writer: Writer, read_engine: AsyncEngine, signer: TokenSigner, currency: str, presence: PresenceSource
     ) -> None:
         self._writer = writer
         self._read_engine = read_engine
         self._signer = signer
         self._currency = currency
-        self._online_window = online_window
+        self._presence = presence
 
     async def open(self, request: CreateSession) -> SessionCreated:
         """A session for the customer of `customer_token`, or for a new anonymous customer without one."""
@@ -59,7 +65,9 @@ class SessionService:
         async def work(txn: WriteTxn) -> str:
             if known_customer is None:
                 customer_id = "cus_" + secrets.token_urlsafe(15)
-                await txn.conn.execute(insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0))
+                await txn.conn.execute(
+                    insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0, epoch=secrets.token_hex(8))
+                )
                 await create_active_cart(txn, customer_id, self._currency)
             else:
                 customer_id = known_customer
@@ -122,7 +130,7 @@ class SessionService:
                     select(sessions).where(sessions.c.customer_id == customer_id).order_by(sessions.c.created_at.desc())
                 )
             ).all()
-        now = datetime.now(UTC)
+        online = {session.session_id for session in await self._presence(customer_id)}
         return [
             DeviceSession(
                 session_id=row.id,
@@ -130,11 +138,27 @@ class SessionService:
                 device=row.device,
                 created_at=row.created_at,
                 last_seen=row.last_seen,
-                online=row.revoked_at is None and now - row.last_seen <= self._online_window,
+                online=row.revoked_at is None and row.id in online,
                 revoked=row.revoked_at is not None,
             )
             for row in rows
         ]
+
+    async def refresh(self, session_id: str) -> tuple[str, datetime]:
+        """A new token for a live session, so a device connected for days never falls into a 401 loop."""
+        token, expires_at = self._signer.issue(TokenKind.SESSION, session_id)
+
+        async def work(txn: WriteTxn) -> None:
+            result = await txn.conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+                .values(expires_at=expires_at, last_seen=txn.now)
+            )
+            if result.rowcount != 1:
+                raise SessionRevoked("This session was revoked; open a new session to continue.")
+
+        await self._writer.run(work)
+        return token, expires_at
 
     async def revoke(self, by: Device, session_id: str) -> None:
         """Revoke one of the caller's customer's sessions; revoking twice is not an error."""
