@@ -41,6 +41,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_ops_per_batch: int = 100
     max_body_bytes: int = 256 * 1024
     idempotency_retention_seconds: int = 24 * 3600
+    event_retention_seconds: int = 0
+    """Events older than this are pruned from the logs; 0 keeps every event (the audit trail) forever."""
+    housekeeping_interval_seconds: float = 600.0
+    """How often retention runs."""
     presence_grace_seconds: float = 5.0
     """A device stays present this long after its last socket goes, so a quick reconnect does not flap."""
     stream_queue_size: int = 1024

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,15 +18,14 @@ from omnicart_server.config import Settings
 from omnicart_server.db import idempotency
 from omnicart_server.db.engine import create_engines
 from omnicart_server.db.writer import Writer, WriteTxn, create_writer
-from omnicart_server.metrics import count_committed_events
+from omnicart_server.events.log import prune_events
+from omnicart_server.metrics import count_committed_events, watch_fanout
 from omnicart_server.sessions.service import SessionService
 from omnicart_server.stream.fanout import FanOut
 from omnicart_server.stream.hub import Hub
 from omnicart_server.stream.redis_bus import RedisFanOut
 
 logger = logging.getLogger(__name__)
-
-PURGE_EVERY_SECONDS = 600.0
 
 
 @dataclass
@@ -62,6 +61,7 @@ class ServerContext:
             if settings.redis_url
             else FanOut(hub, settings.presence_grace_seconds)
         )
+        watch_fanout(fanout)
         writer.on_commit(count_committed_events)
         writer.on_commit(fanout.publish)
         limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
@@ -80,7 +80,7 @@ class ServerContext:
     async def start(self) -> None:
         await self.writer.start()
         await self.fanout.start()
-        self._tasks.append(asyncio.create_task(self._purge_idempotency_keys(), name="omnicart-purge"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="omnicart-housekeeping"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -92,18 +92,23 @@ class ServerContext:
         await self.write_engine.dispose()
         await self.read_engine.dispose()
 
-    async def _purge_idempotency_keys(self) -> None:
-        """Forget stored answers past the retention window (several processes doing it at once is harmless)."""
-        retention = timedelta(seconds=self.settings.idempotency_retention_seconds)
-
-        async def work(txn: WriteTxn) -> int:
-            return await idempotency.purge_before(txn.conn, datetime.now(UTC) - retention)
-
+    async def _housekeeping(self) -> None:
+        """Run retention now and then; several processes doing it at once is harmless."""
         while True:
             try:
-                dropped = await self.writer.run(work)
-                if dropped:
-                    logger.info("purged %d idempotency records older than %s", dropped, retention)
+                answers, pruned = await self.writer.run(self._apply_retention)
+                if answers or pruned:
+                    logger.info("retention dropped %d idempotency records and %d events", answers, pruned)
             except Exception:
-                logger.exception("idempotency purge failed; will try again")
-            await asyncio.sleep(PURGE_EVERY_SECONDS)
+                logger.exception("retention job failed; will try again")
+            await asyncio.sleep(self.settings.housekeeping_interval_seconds)
+
+    async def _apply_retention(self, txn: WriteTxn) -> tuple[int, int]:
+        """Drop stored answers and events past their retention; returns how many of each."""
+        settings = self.settings
+        answers = await idempotency.purge_before(
+            txn.conn, txn.now - timedelta(seconds=settings.idempotency_retention_seconds)
+        )
+        if settings.event_retention_seconds == 0:
+            return answers, 0
+        return answers, await prune_events(txn.conn, txn.now - timedelta(seconds=settings.event_retention_seconds))

@@ -90,6 +90,16 @@ class SessionRevoked(OmnicartError):
     status, code, title = 401, ErrorCode.SESSION_REVOKED, "Session revoked"
 
 
+class LogTruncated(OmnicartError):
+    status, code, title = 410, ErrorCode.LOG_TRUNCATED, "Events were pruned"
+
+    def __init__(self, *, pruned_seq: int) -> None:
+        super().__init__(
+            f"Events up to seq {pruned_seq} are past retention: fetch the cart, then read events since {pruned_seq}.",
+            pruned_seq=pruned_seq,
+        )
+
+
 class Forbidden(OmnicartError):
     status, code, title = 403, ErrorCode.FORBIDDEN, "Forbidden"
 

@@ -107,6 +107,7 @@ _DESCRIPTIONS = {
     403: "Not allowed for this caller.",
     404: "No such resource for this customer.",
     409: "The cart is not at `expected_version`; `current_version` says where it is.",
+    410: "`since` is older than the events kept; `pruned_seq` says from where the log continues.",
     413: "The body is over the size limit.",
     422: "The body is not valid, or an op cannot apply; `code` says which.",
     503: "A dependency is not available.",

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     """The Idempotency-Key was already used with a different body."""
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     """The Idempotency-Key header is empty or too long."""
+    LOG_TRUNCATED = "log_truncated"
+    """`since` is older than the events the server keeps; the body carries `pruned_seq`: start from the cart."""
     TOKEN_MISSING = "token_missing"
     """No bearer token was sent."""
     TOKEN_INVALID = "token_invalid"
@@ -63,6 +65,7 @@ class Problem(ServerMessage, frozen=True):
     detail: str
     code: str
     current_version: int | None = None
+    pruned_seq: int | None = None
 
 
 class CloseCode(IntEnum):

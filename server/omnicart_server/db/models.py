@@ -60,6 +60,8 @@ class Customer(Base):
     head_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     epoch: Mapped[str] = mapped_column(String(16))
     """Names this log; it changes when the log is replaced (merge), so a client never replays the wrong log."""
+    pruned_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Events up to this seq were dropped by retention; a client behind it starts from a snapshot."""
 
 
 class DeviceSessionRow(Base):
@@ -113,6 +115,8 @@ class EventRow(Base):
     session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
     data: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_events_at", "at"),)
 
 
 class IdempotencyRecord(Base):

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from omnicart.protocol.events import Event, EventPage
-from sqlalchemy import select
+from sqlalchemy import delete, exists, func, select, update
 
 from omnicart_server.db.models import customers, events
+from omnicart_server.errors import LogTruncated
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+class LogPosition(NamedTuple):
+    """Where a customer's log stands: its newest seq, its epoch and the last seq retention dropped."""
+
+    head: int
+    epoch: str
+    pruned_seq: int
+
+
+async def log_position(engine: AsyncEngine, customer_id: str) -> LogPosition:
+    async with engine.connect() as conn:
+        return await _position(conn, customer_id)
+
+
+async def _position(conn: AsyncConnection, customer_id: str) -> LogPosition:
+    row = (
+        await conn.execute(
+            select(customers.c.head_seq, customers.c.epoch, customers.c.pruned_seq).where(customers.c.id == customer_id)
+        )
+    ).one()
+    return LogPosition(row.head_seq, row.epoch, row.pruned_seq)
 
 
 async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: int) -> EventPage:
@@ -28,7 +52,9 @@ async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: 
             )
         ).all()
         # Read after the rows: the head only grows, so it is never below the last seq of the page.
-        head = (await conn.execute(select(customers.c.head_seq).where(customers.c.id == customer_id))).scalar_one()
+        position = await _position(conn, customer_id)
+    if since < position.pruned_seq:
+        raise LogTruncated(pruned_seq=position.pruned_seq)
     page = [
         Event(
             seq=row.seq,
@@ -41,13 +67,20 @@ async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: 
         for row in rows
     ]
     last = page[-1].seq if page else since
-    return EventPage(events=page, head=head, has_more=last < head)
+    return EventPage(events=page, head=position.head, has_more=last < position.head)
 
 
-async def log_position(engine: AsyncEngine, customer_id: str) -> tuple[int, str]:
-    """The customer's head seq and log epoch."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(select(customers.c.head_seq, customers.c.epoch).where(customers.c.id == customer_id))
-        ).one()
-    return row.head_seq, row.epoch
+async def prune_events(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Drop events written before `cutoff`, recording per customer the last seq dropped; returns how many."""
+    old = events.alias("old")
+    newest_old_seq = (
+        select(func.max(old.c.seq)).where(old.c.customer_id == customers.c.id, old.c.at < cutoff).scalar_subquery()
+    )
+    await conn.execute(
+        update(customers)
+        .where(exists().where(events.c.customer_id == customers.c.id, events.c.at < cutoff))
+        .values(pruned_seq=newest_old_seq)
+    )
+    pruned_through = select(customers.c.pruned_seq).where(customers.c.id == events.c.customer_id).scalar_subquery()
+    result = await conn.execute(delete(events).where(events.c.seq <= pruned_through))
+    return result.rowcount

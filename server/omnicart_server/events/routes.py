@@ -22,7 +22,7 @@ MAX_PAGE = 1000
     tags=["events"],
     summary="The customer's events after seq `since`, in order",
     security=BEARER_SECURITY,
-    responses=problem_responses(400, 401),
+    responses=problem_responses(400, 401, 410),
 )
 async def list_events(
     device: Device,

@@ -22,6 +22,7 @@ from omnicart.protocol.stream import ClientFrame, Hello, Presence, Refresh, Refr
 
 from omnicart_server.errors import OmnicartError
 from omnicart_server.events.log import read_events
+from omnicart_server.metrics import SLOW_CONSUMERS_CUT
 
 if TYPE_CHECKING:
     from litestar import WebSocket
@@ -88,6 +89,8 @@ class StreamConnection:
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
+            if self._close is None:
+                SLOW_CONSUMERS_CUT.inc()
             self.cut(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume from your last seq")
 
     def cut(self, code: int, reason: str) -> None:

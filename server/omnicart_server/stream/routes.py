@@ -46,10 +46,11 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
         return
     try:
         ctx.fanout.joined(connection)
-        head, epoch = await log_position(ctx.read_engine, device.customer_id)
+        head, epoch, pruned_seq = await log_position(ctx.read_engine, device.customer_id)
         snapshot = None
-        if hello.since > head or (hello.epoch is not None and hello.epoch != epoch):
-            # The client's seq belongs to another log: replaying would be wrong, so start it from a snapshot.
+        if hello.since > head or hello.since < pruned_seq or (hello.epoch is not None and hello.epoch != epoch):
+            # The log cannot bring this client up to date (its seq is from another log, or past retention):
+            # send the state instead; the cart is read after the head, so events after `head` only move it forward.
             snapshot = Snapshot(head=head, epoch=epoch, cart=await ctx.carts.get(device.customer_id))
         welcome = Welcome(session_id=device.session_id, customer_id=device.customer_id, head=head, epoch=epoch)
         await connection.run(welcome, snapshot)
