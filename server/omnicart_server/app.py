@@ -16,6 +16,7 @@ from omnicart_server.config import Settings, load_settings
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import DEPENDENCIES
 from omnicart_server.events.routes import ROUTES as EVENT_ROUTES
+from omnicart_server.handoff.routes import ROUTES as HANDOFF_ROUTES
 from omnicart_server.metrics import PROMETHEUS, MetricsController
 from omnicart_server.observability import health, ready
 from omnicart_server.problems import problem_details_plugin
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> Litestar:
             *EVENT_ROUTES,
             *CATALOG_ROUTES,
             *STREAM_ROUTES,
+            *HANDOFF_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],

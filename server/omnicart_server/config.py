@@ -51,10 +51,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Frames queued per socket; a client that falls this far behind is cut (4008) and resumes."""
     max_sockets_per_customer: int = 32
     max_frame_bytes: int = 64 * 1024
+    handoff_ttl_seconds: int = 300
+    handoff_claims_per_address_per_minute: int = 10
+    """Claim attempts one client address may make per minute: bounds code guessing."""
+    handoff_claims_per_customer_per_minute: int = 10
+    handoff_offers_per_customer_per_minute: int = 10
+    public_url: str | None = None
+    """Base URL devices reach this server at, for handoff links and QR codes; default http://host:port."""
     hello_timeout_seconds: float = 10.0
     ws_ping_interval_seconds: float = 20.0
     """WebSocket pings find dead peers; one unanswered for as long again closes the socket."""
     log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,7 +19,9 @@ from omnicart_server.db import idempotency
 from omnicart_server.db.engine import create_engines
 from omnicart_server.db.writer import Writer, WriteTxn, create_writer
 from omnicart_server.events.log import prune_events
+from omnicart_server.handoff.service import HandoffService
 from omnicart_server.metrics import count_committed_events, watch_fanout
+from omnicart_server.ratelimit import RateLimiter
 from omnicart_server.sessions.service import SessionService
 from omnicart_server.stream.fanout import FanOut
 from omnicart_server.stream.hub import Hub
@@ -41,6 +43,8 @@ class ServerContext:
     carts: CartService
     hub: Hub
     fanout: FanOut
+    limiter: RateLimiter
+    handoff: HandoffService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -64,6 +68,8 @@ class ServerContext:
         watch_fanout(fanout)
         writer.on_commit(count_committed_events)
         writer.on_commit(fanout.publish)
+        limiter = RateLimiter(settings.redis_url)
+        sessions = SessionService(writer, read_engine, signer, catalog.currency, fanout.online)
         limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
         return cls(
             settings=settings,
@@ -71,10 +77,12 @@ class ServerContext:
             read_engine=read_engine,
             writer=writer,
             catalog=catalog,
-            sessions=SessionService(writer, read_engine, signer, catalog.currency, fanout.online),
+            sessions=sessions,
             carts=CartService(writer, read_engine, catalog, limits),
             hub=hub,
             fanout=fanout,
+            limiter=limiter,
+            handoff=HandoffService(writer, read_engine, sessions, limiter, settings),
         )
 
     async def start(self) -> None:
@@ -88,6 +96,7 @@ class ServerContext:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.fanout.stop()
+        await self.limiter.close()
         await self.writer.stop()
         await self.write_engine.dispose()
         await self.read_engine.dispose()

@@ -18,6 +18,7 @@ class OmnicartError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
 class InvalidBody(OmnicartError):
@@ -98,6 +99,26 @@ class LogTruncated(OmnicartError):
             f"Events up to seq {pruned_seq} are past retention: fetch the cart, then read events since {pruned_seq}.",
             pruned_seq=pruned_seq,
         )
+
+
+class HandoffCodeUnknown(OmnicartError):
+    status, code, title = 404, ErrorCode.HANDOFF_CODE_UNKNOWN, "Unknown handoff code"
+
+
+class HandoffCodeExpired(OmnicartError):
+    status, code, title = 410, ErrorCode.HANDOFF_CODE_EXPIRED, "Handoff code expired"
+
+
+class HandoffCodeUsed(OmnicartError):
+    status, code, title = 409, ErrorCode.HANDOFF_CODE_USED, "Handoff code already used"
+
+
+class RateLimited(OmnicartError):
+    status, code, title = 429, ErrorCode.RATE_LIMITED, "Too many attempts"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class Forbidden(OmnicartError):

@@ -30,14 +30,21 @@ _CODE_OF_STATUS = {
 _TITLES = {400: "The request is not valid", 405: "Method not allowed", 401: "Authentication required"}
 
 
-def problem(status: int, code: ErrorCode, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+def problem(
+    status: int, code: ErrorCode, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> ProblemDetailsException:
     return ProblemDetailsException(
-        status_code=status, type_=TYPE_PREFIX + code, title=title, detail=detail, extra={"code": code, **extra}
+        status_code=status,
+        type_=TYPE_PREFIX + code,
+        title=title,
+        detail=detail,
+        headers=headers,
+        extra={"code": code, **extra},
     )
 
 
 def _from_domain(exc: OmnicartError) -> ProblemDetailsException:
-    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    return problem(exc.status, exc.code, exc.title, exc.detail, exc.headers or None, **exc.extra)
 
 
 def _json_path(key: str) -> str:
@@ -105,10 +112,11 @@ _DESCRIPTIONS = {
     400: "A header or query parameter is not valid.",
     401: "Missing, invalid, expired or revoked session token.",
     403: "Not allowed for this caller.",
-    404: "No such resource for this customer.",
-    409: "The cart is not at `expected_version`; `current_version` says where it is.",
-    410: "`since` is older than the events kept; `pruned_seq` says from where the log continues.",
+    404: "No such resource for this customer (or no such handoff code).",
+    409: "A conflict: the cart is not at `expected_version` (`current_version` says where it is), or a code was used.",
+    410: "Gone: events past retention (`pruned_seq` says where the log continues), or an expired code.",
     413: "The body is over the size limit.",
+    429: "Too many attempts; wait `Retry-After` seconds.",
     422: "The body is not valid, or an op cannot apply; `code` says which.",
     503: "A dependency is not available.",
 }

@@ -13,6 +13,7 @@ from omnicart.protocol.cart import (
 )
 from omnicart.protocol.catalog import CatalogItem, CatalogPage
 from omnicart.protocol.events import Event, EventKind, EventPage
+from omnicart.protocol.handoff import HANDOFF_ALPHABET, ClaimHandoff, HandoffOffer
 from omnicart.protocol.problems import CloseCode, ErrorCode, Problem
 from omnicart.protocol.sessions import KNOWN_CHANNELS, CreateSession, DeviceSession, SessionCreated
 from omnicart.protocol.stream import (
@@ -28,6 +29,7 @@ from omnicart.protocol.stream import (
 )
 
 __all__ = [
+    "HANDOFF_ALPHABET",
     "KNOWN_CHANNELS",
     "AddItem",
     "Cart",
@@ -36,6 +38,7 @@ __all__ = [
     "CartOpsRequest",
     "CatalogItem",
     "CatalogPage",
+    "ClaimHandoff",
     "Clear",
     "ClientFrame",
     "CloseCode",
@@ -45,6 +48,7 @@ __all__ = [
     "Event",
     "EventKind",
     "EventPage",
+    "HandoffOffer",
     "Hello",
     "Presence",
     "PresenceSession",

@@ -17,6 +17,8 @@ class EventKind:
     SESSION_REVOKED = "session.revoked"
     CART_UPDATED = "cart.updated"
     CUSTOMER_MERGED = "customer.merged"
+    HANDOFF_OFFERED = "handoff.offered"
+    HANDOFF_CLAIMED = "handoff.claimed"
 
 
 class Event(ServerMessage, tag_field="type", tag="event", frozen=True):

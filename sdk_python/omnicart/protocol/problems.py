@@ -36,6 +36,14 @@ class ErrorCode(StrEnum):
     """The Idempotency-Key header is empty or too long."""
     LOG_TRUNCATED = "log_truncated"
     """`since` is older than the events the server keeps; the body carries `pruned_seq`: start from the cart."""
+    HANDOFF_CODE_UNKNOWN = "handoff_code_unknown"
+    """No handoff code like this exists: check what was typed."""
+    HANDOFF_CODE_EXPIRED = "handoff_code_expired"
+    """The handoff code is past its expiry: ask the other device for a new one."""
+    HANDOFF_CODE_USED = "handoff_code_used"
+    """The handoff code was already claimed; codes are single use."""
+    RATE_LIMITED = "rate_limited"
+    """Too many attempts; wait `Retry-After` seconds."""
     TOKEN_MISSING = "token_missing"
     """No bearer token was sent."""
     TOKEN_INVALID = "token_invalid"
@@ -66,6 +74,7 @@ class Problem(ServerMessage, frozen=True):
     code: str
     current_version: int | None = None
     pruned_seq: int | None = None
+    retry_after: int | None = None
 
 
 class CloseCode(IntEnum):

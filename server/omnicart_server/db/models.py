@@ -131,6 +131,20 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class HandoffCode(Base):
+    """A code that lets another device join this customer; only its hash is stored, and it is used once."""
+
+    __tablename__ = "handoff_codes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    offered_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
 class ApiKey(Base):
     """A trusted backend's key; only its SHA-256 is stored, so a database leak does not leak keys."""
 
@@ -149,3 +163,4 @@ carts = cast("Table", CartRow.__table__)
 events = cast("Table", EventRow.__table__)
 idempotency_keys = cast("Table", IdempotencyRecord.__table__)
 api_keys = cast("Table", ApiKey.__table__)
+handoff_codes = cast("Table", HandoffCode.__table__)

@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from omnicart.protocol.stream import PresenceSession
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from omnicart_server.db.writer import Writer, WriteTxn
+
     PresenceSource = Callable[[str], Awaitable[list[PresenceSession]]]
     """The customer's sessions connected right now (the live stream's presence)."""
-
-    from omnicart_server.db.writer import Writer, WriteTxn
+    CustomerPicker = Callable[[WriteTxn, str], Awaitable[str]]
+    """Chooses (and locks) the customer a new session belongs to, given the new session's id."""
 
 LAST_SEEN_RESOLUTION = timedelta(seconds=15)
 """`last_seen` is written at most this often per session, so reads do not turn into writes."""
@@ -59,26 +61,34 @@ class SessionService:
         known_customer = (
             self._signer.verify(TokenKind.CUSTOMER, request.customer_token) if request.customer_token else None
         )
-        session_id = "ses_" + secrets.token_urlsafe(15)
-        session_token, expires_at = self._signer.issue(TokenKind.SESSION, session_id)
 
-        async def work(txn: WriteTxn) -> str:
+        async def pick_customer(txn: WriteTxn, _session_id: str) -> str:
             if known_customer is None:
                 customer_id = "cus_" + secrets.token_urlsafe(15)
                 await txn.conn.execute(
                     insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0, epoch=secrets.token_hex(8))
                 )
                 await create_active_cart(txn, customer_id, self._currency)
-            else:
-                customer_id = known_customer
-                if await txn.lock_customer(customer_id) is None:
-                    raise TokenInvalid("The customer of this customer token no longer exists; start a new session.")
+                return customer_id
+            if await txn.lock_customer(known_customer) is None:
+                raise TokenInvalid("The customer of this customer token no longer exists; start a new session.")
+            return known_customer
+
+        return await self.open_for(request.channel, request.device, pick_customer)
+
+    async def open_for(self, channel: str, device: str, pick_customer: CustomerPicker) -> SessionCreated:
+        """Open a session on the customer that `pick_customer` chooses and locks, in the same transaction."""
+        session_id = "ses_" + secrets.token_urlsafe(15)
+        session_token, expires_at = self._signer.issue(TokenKind.SESSION, session_id)
+
+        async def work(txn: WriteTxn) -> str:
+            customer_id = await pick_customer(txn, session_id)
             await txn.conn.execute(
                 insert(sessions).values(
                     id=session_id,
                     customer_id=customer_id,
-                    channel=request.channel,
-                    device=request.device,
+                    channel=channel,
+                    device=device,
                     created_at=txn.now,
                     last_seen=txn.now,
                     expires_at=expires_at,
@@ -87,9 +97,9 @@ class SessionService:
             await txn.append_event(
                 customer_id,
                 EventKind.SESSION_OPENED,
-                {"session_id": session_id, "channel": request.channel, "device": request.device},
+                {"session_id": session_id, "channel": channel, "device": device},
                 session_id=session_id,
-                channel=request.channel,
+                channel=channel,
             )
             return customer_id
 
