@@ -22,6 +22,7 @@ from omnicart_server.observability import health, ready
 from omnicart_server.problems import problem_details_plugin
 from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
 from omnicart_server.stream.routes import ROUTES as STREAM_ROUTES
+from omnicart_server.strict_body import StrictBodyRequest
 
 VERSION = "0.1.0"
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[PROMETHEUS.middleware],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
+        request_class=StrictBodyRequest,
         openapi_config=OpenAPIConfig(
             title="Omnicart",
             version=VERSION,

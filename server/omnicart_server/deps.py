@@ -18,8 +18,11 @@ def provide_ctx(state: State) -> ServerContext:
     return ctx
 
 
-async def provide_device(request: Request[object, object, State], ctx: ServerContext) -> Device:
-    """The device whose session token is in `Authorization: Bearer ...` (never in the URL)."""
+async def provide_caller(request: Request[object, object, State], ctx: ServerContext) -> Device:
+    """The device whose session token is in `Authorization: Bearer ...` (never in the URL).
+
+    Named `caller`, not `device`: Litestar blames a dependency for any body field of the same name.
+    """
     header = request.headers.get("authorization", "")
     if not header[: len(BEARER)].lower() == BEARER or not header[len(BEARER) :].strip():
         raise TokenMissing("Send the session token as `Authorization: Bearer <session_token>`.")
@@ -28,7 +31,7 @@ async def provide_device(request: Request[object, object, State], ctx: ServerCon
 
 DEPENDENCIES = {
     "ctx": Provide(provide_ctx, sync_to_thread=False),
-    "device": Provide(provide_device),
+    "caller": Provide(provide_caller),
 }
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"session": []}]
 """OpenAPI security requirement of routes that need a device session."""

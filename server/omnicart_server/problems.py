@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
@@ -84,6 +85,26 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
     return problem(exc.status_code, code, title, str(exc.detail or title))
 
 
+def _from_bad_encoding(exc: UnicodeDecodeError) -> ProblemDetailsException:
+    """Litestar lets a body that is not UTF-8 escape from its JSON decoding; it is still the caller's mistake."""
+    return problem(
+        400, ErrorCode.INVALID_BODY, "The request is not valid", f"The body is not UTF-8 JSON: {exc.reason}."
+    )
+
+
+def _from_body_decoding(exc: msgspec.DecodeError) -> ProblemDetailsException:
+    """The strict body decoder: a wrong shape is 422 with its JSON path, text that is not JSON is 400."""
+    if isinstance(exc, msgspec.ValidationError):
+        message, _, path = str(exc).partition(" - at ")
+        where = f" at `{path}`" if path else ""
+        return problem(422, ErrorCode.INVALID_BODY, "The request body is not valid", f"{message}{where}.")
+    return problem(400, ErrorCode.INVALID_BODY, "The request is not valid", f"The body is not valid JSON: {exc}.")
+
+
+def _from_nesting(_exc: RecursionError) -> ProblemDetailsException:
+    return problem(400, ErrorCode.INVALID_BODY, "The request is not valid", "The body is nested too deeply.")
+
+
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     logger.error("unhandled error", exc_info=exc)
     return problem(
@@ -102,6 +123,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 OmnicartError: _from_domain,
                 ValidationException: _from_validation,
                 HTTPException: _from_http,
+                UnicodeDecodeError: _from_bad_encoding,
+                msgspec.DecodeError: _from_body_decoding,
+                RecursionError: _from_nesting,
                 Exception: _from_unexpected,
             },
         )

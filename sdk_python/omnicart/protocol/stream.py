@@ -21,7 +21,9 @@ class Hello(ClientMessage, tag_field="type", tag="hello", frozen=True):
     """First frame of every connection: who I am (the token never travels in the URL) and what I already hold."""
 
     token: Annotated[str, msgspec.Meta(max_length=2048)]
-    since: Annotated[int, msgspec.Meta(ge=0, description="The last seq this device applied; 0 for none.")] = 0
+    since: Annotated[
+        int, msgspec.Meta(ge=0, le=2**53 - 1, description="The last seq this device applied; 0 for none.")
+    ] = 0
     epoch: Annotated[str | None, msgspec.Meta(description="`welcome.epoch` of the log `since` belongs to.")] = None
 
 

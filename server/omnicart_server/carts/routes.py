@@ -25,8 +25,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
     security=BEARER_SECURITY,
     responses=problem_responses(401),
 )
-async def get_cart(device: Device, ctx: ServerContext) -> Cart:
-    return await ctx.carts.get(device.customer_id)
+async def get_cart(caller: Device, ctx: ServerContext) -> Cart:
+    return await ctx.carts.get(caller.customer_id)
 
 
 @post(
@@ -39,7 +39,7 @@ async def get_cart(device: Device, ctx: ServerContext) -> Cart:
 )
 async def apply_cart_ops(
     data: CartOpsRequest,
-    device: Device,
+    caller: Device,
     ctx: ServerContext,
     idempotency_key: Annotated[
         str | None,
@@ -50,7 +50,7 @@ async def apply_cart_ops(
     ] = None,
 ) -> Response[Cart]:
     key = check_key(idempotency_key) if idempotency_key is not None else None
-    cart, replayed = await ctx.carts.apply(device, data, key)
+    cart, replayed = await ctx.carts.apply(caller, data, key)
     if replayed:
         return Response(cart, headers={REPLAYED_HEADER: "true"})
     OPS_APPLIED.inc(len(data.ops))

@@ -15,6 +15,8 @@ from omnicart_server.problems import problem_responses
 from omnicart_server.sessions.service import Device
 
 MAX_PAGE = 1000
+MAX_SEQ = 2**53 - 1
+"""Seqs stay within the integers JavaScript represents exactly."""
 
 
 @get(
@@ -25,12 +27,12 @@ MAX_PAGE = 1000
     responses=problem_responses(400, 401, 410),
 )
 async def list_events(
-    device: Device,
+    caller: Device,
     ctx: ServerContext,
-    since: Annotated[int, Parameter(ge=0, description="Return events with a greater seq; 0 for all.")] = 0,
+    since: Annotated[int, Parameter(ge=0, le=MAX_SEQ, description="Return events with a greater seq; 0 for all.")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="At most this many events.")] = 100,
 ) -> EventPage:
-    return await read_events(ctx.read_engine, device.customer_id, since, limit)
+    return await read_events(ctx.read_engine, caller.customer_id, since, limit)
 
 
 ROUTES = [list_events]

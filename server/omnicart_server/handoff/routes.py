@@ -22,8 +22,8 @@ from omnicart_server.sessions.service import Device
     security=BEARER_SECURITY,
     responses=problem_responses(401, 429),
 )
-async def offer_handoff(device: Device, ctx: ServerContext) -> HandoffOffer:
-    return await ctx.handoff.offer(device)
+async def offer_handoff(caller: Device, ctx: ServerContext) -> HandoffOffer:
+    return await ctx.handoff.offer(caller)
 
 
 @post(

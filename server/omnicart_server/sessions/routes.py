@@ -29,8 +29,8 @@ async def open_session(data: CreateSession, ctx: ServerContext) -> SessionCreate
     security=BEARER_SECURITY,
     responses=problem_responses(401),
 )
-async def list_sessions(device: Device, ctx: ServerContext) -> list[DeviceSession]:
-    return await ctx.sessions.list(device.customer_id)
+async def list_sessions(caller: Device, ctx: ServerContext) -> list[DeviceSession]:
+    return await ctx.sessions.list(caller.customer_id)
 
 
 @delete(
@@ -40,8 +40,8 @@ async def list_sessions(device: Device, ctx: ServerContext) -> list[DeviceSessio
     security=BEARER_SECURITY,
     responses=problem_responses(401, 404),
 )
-async def revoke_session(session_id: str, device: Device, ctx: ServerContext) -> None:
-    await ctx.sessions.revoke(device, session_id)
+async def revoke_session(session_id: str, caller: Device, ctx: ServerContext) -> None:
+    await ctx.sessions.revoke(caller, session_id)
 
 
 ROUTES = [open_session, list_sessions, revoke_session]
