@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 import msgspec
-from litestar import Response, get
+from litestar import get
 from sqlalchemy import text
 
 from omnicart_server.context import ServerContext
 from omnicart_server.db.migrate import current_revision, head_revision
+from omnicart_server.errors import NotReady
+from omnicart_server.problems import problem_responses
 from omnicart_server.stream.redis_bus import RedisFanOut
 
 logger = logging.getLogger(__name__)
@@ -34,8 +36,13 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", tags=["operations"], summary="The process can serve: database, migrations, Redis")
-async def ready(ctx: ServerContext) -> Response[Readiness]:
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="The process can serve: database, migrations, Redis",
+    responses=problem_responses(503),
+)
+async def ready(ctx: ServerContext) -> Readiness:
     database, migrations = "ok", "ok"
     try:
         async with ctx.read_engine.connect() as conn:
@@ -52,4 +59,11 @@ async def ready(ctx: ServerContext) -> Response[Readiness]:
     fanout = ctx.fanout.state
     ok = database == migrations == "ok" and redis in ("ok", "not configured")
     readiness = Readiness(ready=ok, database=database, migrations=migrations, redis=redis, fanout=fanout)
-    return Response(readiness, status_code=200 if readiness.ready else 503)
+    if not ok:
+        raise NotReady("Not ready to serve: " + _what_is_wrong(readiness), **msgspec.structs.asdict(readiness))
+    return readiness
+
+
+def _what_is_wrong(readiness: Readiness) -> str:
+    parts = {"database": readiness.database, "migrations": readiness.migrations, "redis": readiness.redis}
+    return "; ".join(f"{name} {state}" for name, state in parts.items() if state not in ("ok", "not configured")) + "."

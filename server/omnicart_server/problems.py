@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from omnicart.protocol.problems import ErrorCode, Problem
+from sqlalchemy.exc import OperationalError
 
 from omnicart_server.errors import OmnicartError
 
@@ -105,6 +106,13 @@ def _from_nesting(_exc: RecursionError) -> ProblemDetailsException:
     return problem(400, ErrorCode.INVALID_BODY, "The request is not valid", "The body is nested too deeply.")
 
 
+def _from_database_down(exc: OperationalError) -> ProblemDetailsException:
+    """The database refused or dropped the connection (down, or out of connections): retryable, not our bug."""
+    logger.warning("database unavailable: %s", exc.orig)
+    detail = "The database is unavailable right now; retry shortly (with the same Idempotency-Key for a write)."
+    return problem(503, ErrorCode.NOT_READY, "Service unavailable", detail, {"Retry-After": "1"})
+
+
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     logger.error("unhandled error", exc_info=exc)
     return problem(
@@ -126,6 +134,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 UnicodeDecodeError: _from_bad_encoding,
                 msgspec.DecodeError: _from_body_decoding,
                 RecursionError: _from_nesting,
+                OperationalError: _from_database_down,
                 Exception: _from_unexpected,
             },
         )
@@ -135,7 +144,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
 _DESCRIPTIONS = {
     400: "A header or query parameter is not valid.",
     401: "Missing, invalid, expired or revoked session token.",
-    403: "Not allowed for this caller.",
+    403: "Not allowed for this caller (a shopper setting a price, an API key without the scope).",
     404: "No such resource for this customer (or no such handoff code).",
     409: "A conflict: the cart is not at `expected_version` (`current_version` says where it is), or a code was used.",
     410: "Gone: events past retention (`pruned_seq` says where the log continues), or an expired code.",

@@ -32,13 +32,13 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def create_engines(db_url: str) -> tuple[AsyncEngine, AsyncEngine]:
-    """Return (write engine, read engine); on PostgreSQL both are one pool."""
+def create_engines(db_url: str, pool_size: int = 10) -> tuple[AsyncEngine, AsyncEngine]:
+    """Return (write engine, read engine); on PostgreSQL both are one pool of `pool_size` (+ as many overflow)."""
     if db_url.startswith("sqlite"):
         write = create_async_engine(db_url, pool_size=1, max_overflow=0)
         read = create_async_engine(db_url, pool_size=8, max_overflow=8)
         _sqlite_pragmas(write, writer=True)
         _sqlite_pragmas(read, writer=False)
         return write, read
-    engine = create_async_engine(db_url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(db_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     return engine, engine
