@@ -14,6 +14,7 @@ from omnicart_server.carts.routes import ROUTES as CART_ROUTES
 from omnicart_server.catalog.routes import ROUTES as CATALOG_ROUTES
 from omnicart_server.config import Settings, load_settings
 from omnicart_server.context import ServerContext
+from omnicart_server.customers.routes import ROUTES as CUSTOMER_ROUTES
 from omnicart_server.deps import DEPENDENCIES
 from omnicart_server.events.routes import ROUTES as EVENT_ROUTES
 from omnicart_server.handoff.routes import ROUTES as HANDOFF_ROUTES
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> Litestar:
             *CATALOG_ROUTES,
             *STREAM_ROUTES,
             *HANDOFF_ROUTES,
+            *CUSTOMER_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],
@@ -65,7 +67,10 @@ def create_app(settings: Settings) -> Litestar:
                 security_schemes={
                     "session": SecurityScheme(
                         type="http", scheme="bearer", description="The session token from POST /v1/sessions."
-                    )
+                    ),
+                    "api_key": SecurityScheme(
+                        type="http", scheme="bearer", description="A trusted backend's key from `omnicart keys create`."
+                    ),
                 }
             ),
         ),

@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     port: int = 8000
     db_url: str = "sqlite+aiosqlite:///omnicart.db"
     redis_url: str | None = None
+    db_pool_size: int = 10
+    """PostgreSQL connections per process (and as many again in overflow): keep workers x 2 x this under the
+    server's max_connections."""
     catalog: str | None = None
     """Path of a catalog JSON file; None serves the bundled demo catalog."""
     workers: int = 1
@@ -58,6 +61,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     handoff_offers_per_customer_per_minute: int = 10
     public_url: str | None = None
     """Base URL devices reach this server at, for handoff links and QR codes; default http://host:port."""
+    merge_strategy: str = "sum_quantities"
+    """How carts merge when an anonymous customer logs in as a known one (omnicart.protocol.MergeStrategy)."""
     hello_timeout_seconds: float = 10.0
     ws_ping_interval_seconds: float = 20.0
     """WebSocket pings find dead peers; one unanswered for as long again closes the socket."""

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from omnicart.protocol.identity import MergeStrategy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
@@ -15,6 +16,7 @@ from omnicart_server.carts.ops import CartLimits
 from omnicart_server.carts.service import CartService
 from omnicart_server.catalog.loader import Catalog, load_catalog
 from omnicart_server.config import Settings
+from omnicart_server.customers.service import CustomerService
 from omnicart_server.db import idempotency
 from omnicart_server.db.engine import create_engines
 from omnicart_server.db.writer import Writer, WriteTxn, create_writer
@@ -45,6 +47,7 @@ class ServerContext:
     fanout: FanOut
     limiter: RateLimiter
     handoff: HandoffService
+    customers: CustomerService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -57,7 +60,7 @@ class ServerContext:
             },
         )
         catalog = load_catalog(settings.catalog)
-        write_engine, read_engine = create_engines(settings.db_url)
+        write_engine, read_engine = create_engines(settings.db_url, settings.db_pool_size)
         writer = create_writer(write_engine, sqlite=settings.is_sqlite)
         hub = Hub(settings.max_sockets_per_customer)
         fanout: FanOut = (
@@ -83,6 +86,9 @@ class ServerContext:
             fanout=fanout,
             limiter=limiter,
             handoff=HandoffService(writer, read_engine, sessions, limiter, settings),
+            customers=CustomerService(
+                writer, read_engine, sessions, limits, catalog.currency, MergeStrategy(settings.merge_strategy)
+            ),
         )
 
     async def start(self) -> None:

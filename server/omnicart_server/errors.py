@@ -121,6 +121,10 @@ class RateLimited(OmnicartError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class InvalidIdentity(OmnicartError):
+    status, code, title = 422, ErrorCode.INVALID_IDENTITY, "Invalid identity"
+
+
 class Forbidden(OmnicartError):
     status, code, title = 403, ErrorCode.FORBIDDEN, "Forbidden"
 

@@ -14,6 +14,17 @@ from omnicart.protocol.cart import (
 from omnicart.protocol.catalog import CatalogItem, CatalogPage
 from omnicart.protocol.events import Event, EventKind, EventPage
 from omnicart.protocol.handoff import HANDOFF_ALPHABET, ClaimHandoff, HandoffOffer
+from omnicart.protocol.identity import (
+    CartChange,
+    CustomerMerged,
+    CustomerProfile,
+    HistorySummary,
+    Identity,
+    LinkIdentity,
+    LinkReport,
+    MergeStrategy,
+    OpenByIdentity,
+)
 from omnicart.protocol.problems import CloseCode, ErrorCode, Problem
 from omnicart.protocol.sessions import KNOWN_CHANNELS, CreateSession, DeviceSession, SessionCreated
 from omnicart.protocol.stream import (
@@ -33,6 +44,7 @@ __all__ = [
     "KNOWN_CHANNELS",
     "AddItem",
     "Cart",
+    "CartChange",
     "CartLine",
     "CartOp",
     "CartOpsRequest",
@@ -43,6 +55,8 @@ __all__ = [
     "ClientFrame",
     "CloseCode",
     "CreateSession",
+    "CustomerMerged",
+    "CustomerProfile",
     "DeviceSession",
     "ErrorCode",
     "Event",
@@ -50,6 +64,12 @@ __all__ = [
     "EventPage",
     "HandoffOffer",
     "Hello",
+    "HistorySummary",
+    "Identity",
+    "LinkIdentity",
+    "LinkReport",
+    "MergeStrategy",
+    "OpenByIdentity",
     "Presence",
     "PresenceSession",
     "Problem",

@@ -17,6 +17,7 @@ class EventKind:
     SESSION_REVOKED = "session.revoked"
     CART_UPDATED = "cart.updated"
     CUSTOMER_MERGED = "customer.merged"
+    IDENTITY_LINKED = "identity.linked"
     HANDOFF_OFFERED = "handoff.offered"
     HANDOFF_CLAIMED = "handoff.claimed"
 

@@ -52,6 +52,8 @@ class ErrorCode(StrEnum):
     """The token is past its expiry; start or refresh a session."""
     SESSION_REVOKED = "session_revoked"
     """The device session was revoked."""
+    INVALID_IDENTITY = "invalid_identity"
+    """The identity value is not a valid email, E.164 phone number or handle."""
     FORBIDDEN = "forbidden"
     """The caller is authenticated but may not do this."""
     NOT_FOUND = "not_found"
@@ -88,6 +90,8 @@ class CloseCode(IntEnum):
     """No hello frame within the server's limit after connecting."""
     SLOW_CONSUMER = 4008
     """The client did not read fast enough; reconnect and resume from the last seq it holds."""
+    CUSTOMER_MERGED = 4009
+    """The customer was merged into another: reconnect with since=0 (the session now belongs to that customer)."""
     TOO_MANY_CONNECTIONS = 4429
     """The customer already has the maximum number of live connections."""
     SERVER_RESTART = 1012

@@ -51,5 +51,5 @@ class DeviceSession(ServerMessage, frozen=True):
     device: str
     created_at: datetime
     last_seen: datetime
-    online: Annotated[bool, msgspec.Meta(description="Seen by the server within the presence window.")]
+    online: Annotated[bool, msgspec.Meta(description="Connected to the live stream now (or within the grace period).")]
     revoked: bool = False

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select
 
 from omnicart_server.db.models import api_keys
+from omnicart_server.errors import Forbidden
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 KEY_PREFIX = "ock_"
-SCOPES = ("identity:write", "agent", "admin")
+IDENTITY_WRITE = "identity:write"
+AGENT = "agent"
+SCOPES = (IDENTITY_WRITE, AGENT, "admin")
 """Scopes a key can carry: identity linking, call-center agents, operations."""
+
+
+@dataclass(frozen=True)
+class TrustedBackend:
+    """The caller of a request made with an API key."""
+
+    scopes: frozenset[str]
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(
+                f"This API key lacks the scope {scope!r}; create one with `omnicart keys create --scope {scope}`."
+            )
 
 
 def hash_key(key: str) -> str:

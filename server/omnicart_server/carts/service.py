@@ -31,7 +31,27 @@ _encoder = msgspec.json.Encoder()
 
 
 def cart_from_row(row: Row[Any]) -> Cart:
-    return _cart_at(row.id, row.version, row.currency, _lines_decoder.decode(row.lines), row.updated_at)
+    return _cart_at(row.id, row.version, row.currency, lines_of(row), row.updated_at)
+
+
+def lines_of(row: Row[Any]) -> list[CartLine]:
+    return _lines_decoder.decode(row.lines)
+
+
+async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Cart:
+    """Store new contents for the cart of `row` as its next version."""
+    version = row.version + 1
+    await txn.conn.execute(
+        update(carts)
+        .where(carts.c.id == row.id)
+        .values(
+            version=version,
+            lines=_encoder.encode(contents.lines).decode(),
+            next_line_no=contents.next_line_no,
+            updated_at=txn.now,
+        )
+    )
+    return _cart_at(row.id, version, row.currency, contents.lines, txn.now)
 
 
 async def active_cart_row(conn: AsyncConnection, customer_id: str) -> Row[Any]:
@@ -100,28 +120,17 @@ class CartService:
         if request.expected_version is not None and request.expected_version != row.version:
             raise VersionConflict(expected=request.expected_version, current=row.version)
         contents = apply_ops(
-            CartContents(_lines_decoder.decode(row.lines), row.next_line_no),
+            CartContents(lines_of(row), row.next_line_no),
             request.ops,
             self._catalog,
             self._limits,
             may_set_prices=device.may_set_prices,
         )
-        version = row.version + 1
-        await txn.conn.execute(
-            update(carts)
-            .where(carts.c.id == row.id)
-            .values(
-                version=version,
-                lines=_encoder.encode(contents.lines).decode(),
-                next_line_no=contents.next_line_no,
-                updated_at=txn.now,
-            )
-        )
-        cart = _cart_at(row.id, version, row.currency, contents.lines, txn.now)
+        cart = await write_cart(txn, row, contents)
         await txn.append_event(
             device.customer_id,
             EventKind.CART_UPDATED,
-            {"version": version, "ops": msgspec.to_builtins(request.ops), "cart": msgspec.to_builtins(cart)},
+            {"version": cart.version, "ops": msgspec.to_builtins(request.ops), "cart": msgspec.to_builtins(cart)},
             session_id=device.session_id,
             channel=device.channel,
         )

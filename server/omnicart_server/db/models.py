@@ -62,6 +62,8 @@ class Customer(Base):
     """Names this log; it changes when the log is replaced (merge), so a client never replays the wrong log."""
     pruned_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     """Events up to this seq were dropped by retention; a client behind it starts from a snapshot."""
+    merged_into: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    """Set when this customer was folded into another: its tokens lead there."""
 
 
 class DeviceSessionRow(Base):
@@ -145,6 +147,16 @@ class HandoffCode(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
+class IdentityRow(Base):
+    """An identity (email, phone, handle ...) belongs to exactly one customer: the primary key says so."""
+
+    __tablename__ = "identities"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(254), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ApiKey(Base):
     """A trusted backend's key; only its SHA-256 is stored, so a database leak does not leak keys."""
 
@@ -164,3 +176,4 @@ events = cast("Table", EventRow.__table__)
 idempotency_keys = cast("Table", IdempotencyRecord.__table__)
 api_keys = cast("Table", ApiKey.__table__)
 handoff_codes = cast("Table", HandoffCode.__table__)
+identities = cast("Table", IdentityRow.__table__)

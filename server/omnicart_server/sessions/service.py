@@ -29,6 +29,28 @@ if TYPE_CHECKING:
     CustomerPicker = Callable[[WriteTxn, str], Awaitable[str]]
     """Chooses (and locks) the customer a new session belongs to, given the new session's id."""
 
+
+async def create_customer(txn: WriteTxn, currency: str) -> str:
+    """A new anonymous customer with an empty cart and a fresh log."""
+    customer_id = "cus_" + secrets.token_urlsafe(15)
+    await txn.conn.execute(
+        insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0, epoch=secrets.token_hex(8))
+    )
+    await create_active_cart(txn, customer_id, currency)
+    return customer_id
+
+
+async def follow_merges(txn: WriteTxn, customer_id: str) -> str:
+    """The customer that `customer_id` was merged into (through any chain of merges), or itself."""
+    for _ in range(16):
+        query = select(customers.c.merged_into).where(customers.c.id == customer_id)
+        merged_into = (await txn.conn.execute(query)).scalar_one_or_none()
+        if merged_into is None:
+            return customer_id
+        customer_id = merged_into
+    raise RuntimeError(f"merge chain too long at {customer_id}")
+
+
 LAST_SEEN_RESOLUTION = timedelta(seconds=15)
 """`last_seen` is written at most this often per session, so reads do not turn into writes."""
 
@@ -64,15 +86,13 @@ class SessionService:
 
         async def pick_customer(txn: WriteTxn, _session_id: str) -> str:
             if known_customer is None:
-                customer_id = "cus_" + secrets.token_urlsafe(15)
-                await txn.conn.execute(
-                    insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0, epoch=secrets.token_hex(8))
-                )
-                await create_active_cart(txn, customer_id, self._currency)
-                return customer_id
+                return await create_customer(txn, self._currency)
             if await txn.lock_customer(known_customer) is None:
                 raise TokenInvalid("The customer of this customer token no longer exists; start a new session.")
-            return known_customer
+            current = await follow_merges(txn, known_customer)
+            if current != known_customer:
+                await txn.lock_customer(current)
+            return current
 
         return await self.open_for(request.channel, request.device, pick_customer)
 

@@ -175,6 +175,8 @@ class StreamConnection:
     async def _deliver(self, event: Event) -> None:
         await self._send(event)
         self._last = event.seq
+        if event.kind == EventKind.CUSTOMER_MERGED and event.data.get("into"):
+            self.cut(CloseCode.CUSTOMER_MERGED, "customer merged: reconnect with since=0")
         if event.kind == EventKind.SESSION_REVOKED and event.data.get("session_id") == self.session_id:
             self._fanout.forget_session(self.customer_id, self.session_id)
             self.cut(CloseCode.TOKEN_REJECTED, "session revoked")
