@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from omnicart_server import __doc__ as description
+from omnicart_server.assist.routes import ROUTES as ASSIST_ROUTES
 from omnicart_server.carts.routes import ROUTES as CART_ROUTES
 from omnicart_server.catalog.routes import ROUTES as CATALOG_ROUTES
 from omnicart_server.config import Settings, load_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> Litestar:
             *STREAM_ROUTES,
             *HANDOFF_ROUTES,
             *CUSTOMER_ROUTES,
+            *ASSIST_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],

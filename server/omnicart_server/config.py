@@ -61,6 +61,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     handoff_offers_per_customer_per_minute: int = 10
     public_url: str | None = None
     """Base URL devices reach this server at, for handoff links and QR codes; default http://host:port."""
+    agent_session_ttl_seconds: int = 15 * 60
+    """Agent sessions are short: refresh them (in-band) while the shopper's consent stands."""
+    assist_pin_ttl_seconds: int = 10 * 60
+    assist_pin_attempts_per_agent_per_minute: int = 10
     merge_strategy: str = "sum_quantities"
     """How carts merge when an anonymous customer logs in as a known one (omnicart.protocol.MergeStrategy)."""
     hello_timeout_seconds: float = 10.0

@@ -11,6 +11,7 @@ from datetime import timedelta
 from omnicart.protocol.identity import MergeStrategy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnicart_server.assist.service import AssistService
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
 from omnicart_server.carts.ops import CartLimits
 from omnicart_server.carts.service import CartService
@@ -48,6 +49,7 @@ class ServerContext:
     limiter: RateLimiter
     handoff: HandoffService
     customers: CustomerService
+    assist: AssistService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -72,7 +74,14 @@ class ServerContext:
         writer.on_commit(count_committed_events)
         writer.on_commit(fanout.publish)
         limiter = RateLimiter(settings.redis_url)
-        sessions = SessionService(writer, read_engine, signer, catalog.currency, fanout.online)
+        sessions = SessionService(
+            writer,
+            read_engine,
+            signer,
+            catalog.currency,
+            fanout.online,
+            timedelta(seconds=settings.agent_session_ttl_seconds),
+        )
         limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
         return cls(
             settings=settings,
@@ -86,6 +95,7 @@ class ServerContext:
             fanout=fanout,
             limiter=limiter,
             handoff=HandoffService(writer, read_engine, sessions, limiter, settings),
+            assist=AssistService(writer, sessions, signer, limiter, settings),
             customers=CustomerService(
                 writer, read_engine, sessions, limits, catalog.currency, MergeStrategy(settings.merge_strategy)
             ),

@@ -1,5 +1,6 @@
 """The Omnicart wire protocol: every request, response, event and error, shared by server and SDK."""
 
+from omnicart.protocol.assist import AgentPickup, AgentSession, AssistOffer
 from omnicart.protocol.cart import (
     AddItem,
     Cart,
@@ -43,6 +44,9 @@ __all__ = [
     "HANDOFF_ALPHABET",
     "KNOWN_CHANNELS",
     "AddItem",
+    "AgentPickup",
+    "AgentSession",
+    "AssistOffer",
     "Cart",
     "CartChange",
     "CartLine",

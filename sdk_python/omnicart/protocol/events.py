@@ -18,6 +18,8 @@ class EventKind:
     CART_UPDATED = "cart.updated"
     CUSTOMER_MERGED = "customer.merged"
     IDENTITY_LINKED = "identity.linked"
+    ASSIST_OFFERED = "assist.offered"
+    ASSIST_REVOKED = "assist.revoked"
     HANDOFF_OFFERED = "handoff.offered"
     HANDOFF_CLAIMED = "handoff.claimed"
 

@@ -53,3 +53,5 @@ class DeviceSession(ServerMessage, frozen=True):
     last_seen: datetime
     online: Annotated[bool, msgspec.Meta(description="Connected to the live stream now (or within the grace period).")]
     revoked: bool = False
+    role: Annotated[str, msgspec.Meta(description="`shopper`, or `agent`: a call-center agent helping.")] = "shopper"
+    agent_id: str | None = None

@@ -54,9 +54,13 @@ class Snapshot(ServerMessage, tag_field="type", tag="snapshot", frozen=True):
 
 
 class PresenceSession(ServerMessage, frozen=True):
+    """A device connected now; `role` `agent` means a call-center agent is looking at the customer's cart."""
+
     session_id: str
     channel: str
     device: str
+    role: str = "shopper"
+    agent_id: str | None = None
 
 
 class Presence(ServerMessage, tag_field="type", tag="presence", frozen=True):

@@ -7,6 +7,7 @@ so this module only names the token kinds and turns its exceptions into our 401 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -34,6 +35,7 @@ class TokenSigner:
         if not keys:
             raise ValueError("at least one signing key is needed")
         self.kid = key_id(keys[0])
+        self._keys = keys
         self._ttl = ttl_seconds
         oldest_first = list(reversed(keys))
         self._serializers = {
@@ -47,6 +49,13 @@ class TokenSigner:
         """A token naming `subject` and the key id, with the moment it expires."""
         token = self._serializers[kind].dumps({"sub": subject, "kid": self.kid})
         return token, datetime.now(UTC) + timedelta(seconds=self._ttl[kind])
+
+    def keyed_hashes(self, secret: str) -> list[str]:
+        """HMACs of a short secret (a PIN) under every key, newest first: the first to store, all to look up.
+
+        A plain hash of a 6-digit PIN is reversed by trying all million; without the key nobody can.
+        """
+        return [hmac.new(key.encode(), secret.encode(), hashlib.sha256).hexdigest() for key in self._keys]
 
     def verify(self, kind: TokenKind, token: str) -> str:
         """The subject of a valid token of this kind."""

@@ -130,7 +130,12 @@ class CartService:
         await txn.append_event(
             device.customer_id,
             EventKind.CART_UPDATED,
-            {"version": cart.version, "ops": msgspec.to_builtins(request.ops), "cart": msgspec.to_builtins(cart)},
+            {
+                "version": cart.version,
+                "ops": msgspec.to_builtins(request.ops),
+                "cart": msgspec.to_builtins(cart),
+                **({"agent_id": device.agent_id} if device.agent_id else {}),
+            },
             session_id=device.session_id,
             channel=device.channel,
         )

@@ -23,7 +23,7 @@ from omnicart_server.carts.service import active_cart_row, lines_of, write_cart
 from omnicart_server.customers.identities import normalize_identity
 from omnicart_server.db.models import carts, customers, events, identities, sessions
 from omnicart_server.errors import NotFound
-from omnicart_server.sessions.service import create_customer, follow_merges
+from omnicart_server.sessions.service import Pick, create_customer, follow_merges
 
 if TYPE_CHECKING:
     from omnicart.protocol.sessions import SessionCreated
@@ -126,14 +126,14 @@ class CustomerService:
         """A session for whoever has this identity; a new customer holding it when nobody does yet."""
         identity = Identity(kind=request.kind, value=normalize_identity(request.kind, request.value))
 
-        async def pick_customer(txn: WriteTxn, session_id: str) -> str:
+        async def pick_customer(txn: WriteTxn, session_id: str) -> Pick:
             owner = await _owner_of(txn, identity)
             if owner is not None:
                 await txn.lock_customer(owner)
-                return await follow_merges(txn, owner)
+                return Pick(await follow_merges(txn, owner))
             customer_id = await create_customer(txn, self._currency)
             await _attach(txn, identity, customer_id, session_id=session_id, channel=request.channel)
-            return customer_id
+            return Pick(customer_id)
 
         return await self._sessions.open_for(request.channel, request.device, pick_customer)
 

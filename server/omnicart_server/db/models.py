@@ -78,6 +78,11 @@ class DeviceSessionRow(Base):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default="shopper", server_default="shopper")
+    """`shopper`, or `agent` for a call-center agent working on the customer's behalf."""
+    agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    """The shopper's consent an agent session stands on; revoking it ends the session."""
 
 
 class CartRow(Base):
@@ -157,6 +162,19 @@ class IdentityRow(Base):
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class AssistConsent(Base):
+    """A shopper's consent to be helped: a short PIN read out to an agent, stored as a keyed hash."""
+
+    __tablename__ = "assist_consents"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    granted_by: Mapped[str] = mapped_column(String(40))
+    pin_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    pin_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class ApiKey(Base):
     """A trusted backend's key; only its SHA-256 is stored, so a database leak does not leak keys."""
 
@@ -177,3 +195,4 @@ idempotency_keys = cast("Table", IdempotencyRecord.__table__)
 api_keys = cast("Table", ApiKey.__table__)
 handoff_codes = cast("Table", HandoffCode.__table__)
 identities = cast("Table", IdentityRow.__table__)
+assist_consents = cast("Table", AssistConsent.__table__)

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 
 from omnicart_server.db.models import handoff_codes
 from omnicart_server.errors import HandoffCodeExpired, HandoffCodeUnknown, HandoffCodeUsed, InvalidBody
+from omnicart_server.sessions.service import Pick
 
 if TYPE_CHECKING:
     from omnicart.protocol.sessions import SessionCreated
@@ -132,7 +133,7 @@ class HandoffService:
             "handoff claim attempts for this customer",
         )
 
-        async def spend_code(txn: WriteTxn, session_id: str) -> str:
+        async def spend_code(txn: WriteTxn, session_id: str) -> Pick:
             await txn.lock_customer(customer_id)
             row = (
                 await txn.conn.execute(select(handoff_codes).where(handoff_codes.c.code_hash == code_hash(code)))
@@ -158,7 +159,7 @@ class HandoffService:
                 session_id=session_id,
                 channel=request.channel,
             )
-            return customer_id
+            return Pick(customer_id)
 
         return await self._sessions.open_for(request.channel, request.device, spend_code)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
@@ -13,8 +13,8 @@ from sqlalchemy import insert, select, update
 
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
 from omnicart_server.carts.service import create_active_cart
-from omnicart_server.db.models import customers, sessions
-from omnicart_server.errors import NotFound, SessionRevoked, TokenInvalid
+from omnicart_server.db.models import assist_consents, customers, sessions
+from omnicart_server.errors import NotFound, SessionRevoked, TokenExpired, TokenInvalid
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     PresenceSource = Callable[[str], Awaitable[list[PresenceSession]]]
     """The customer's sessions connected right now (the live stream's presence)."""
-    CustomerPicker = Callable[[WriteTxn, str], Awaitable[str]]
+    CustomerPicker = Callable[[WriteTxn, str], Awaitable["Pick"]]
     """Chooses (and locks) the customer a new session belongs to, given the new session's id."""
 
 
@@ -51,6 +51,7 @@ async def follow_merges(txn: WriteTxn, customer_id: str) -> str:
     raise RuntimeError(f"merge chain too long at {customer_id}")
 
 
+AGENT_ROLE = "agent"
 LAST_SEEN_RESOLUTION = timedelta(seconds=15)
 """`last_seen` is written at most this often per session, so reads do not turn into writes."""
 
@@ -63,15 +64,47 @@ class Device:
     customer_id: str
     channel: str
     device: str
-    may_set_prices: bool = False
+    role: str = "shopper"
+    agent_id: str | None = None
+
+    @property
+    def is_agent(self) -> bool:
+        return self.role == AGENT_ROLE
+
+    @property
+    def may_set_prices(self) -> bool:
+        """Shoppers never set prices; an agent may override one, with a reason that goes into the log."""
+        return self.is_agent
+
+
+@dataclass(frozen=True)
+class AgentGrant:
+    """What makes a new session an agent's: who the agent is, and the shopper's consent it stands on."""
+
+    agent_id: str
+    consent_id: str
+
+
+class Pick(NamedTuple):
+    """The customer a new session joins, and the grant when the session is an agent's."""
+
+    customer_id: str
+    agent: AgentGrant | None = None
 
 
 class SessionService:
     """Opens, authenticates, lists and revokes device sessions."""
 
     def __init__(
-        self, writer: Writer, read_engine: AsyncEngine, signer: TokenSigner, currency: str, presence: PresenceSource
+        self,
+        writer: Writer,
+        read_engine: AsyncEngine,
+        signer: TokenSigner,
+        currency: str,
+        presence: PresenceSource,
+        agent_ttl: timedelta,
     ) -> None:
+        self._agent_ttl = agent_ttl
         self._writer = writer
         self._read_engine = read_engine
         self._signer = signer
@@ -84,25 +117,30 @@ class SessionService:
             self._signer.verify(TokenKind.CUSTOMER, request.customer_token) if request.customer_token else None
         )
 
-        async def pick_customer(txn: WriteTxn, _session_id: str) -> str:
+        async def pick_customer(txn: WriteTxn, _session_id: str) -> Pick:
             if known_customer is None:
-                return await create_customer(txn, self._currency)
+                return Pick(await create_customer(txn, self._currency))
             if await txn.lock_customer(known_customer) is None:
                 raise TokenInvalid("The customer of this customer token no longer exists; start a new session.")
             current = await follow_merges(txn, known_customer)
             if current != known_customer:
                 await txn.lock_customer(current)
-            return current
+            return Pick(current)
 
         return await self.open_for(request.channel, request.device, pick_customer)
 
     async def open_for(self, channel: str, device: str, pick_customer: CustomerPicker) -> SessionCreated:
         """Open a session on the customer that `pick_customer` chooses and locks, in the same transaction."""
         session_id = "ses_" + secrets.token_urlsafe(15)
-        session_token, expires_at = self._signer.issue(TokenKind.SESSION, session_id)
+        session_token, token_expires_at = self._signer.issue(TokenKind.SESSION, session_id)
 
-        async def work(txn: WriteTxn) -> str:
-            customer_id = await pick_customer(txn, session_id)
+        async def work(txn: WriteTxn) -> tuple[str, datetime, AgentGrant | None]:
+            customer_id, agent = await pick_customer(txn, session_id)
+            expires_at = token_expires_at if agent is None else min(token_expires_at, txn.now + self._agent_ttl)
+            role = AGENT_ROLE if agent else "shopper"
+            opened = {"channel": channel, "device": device, "role": role}
+            if agent is not None:
+                opened["agent_id"] = agent.agent_id
             await txn.conn.execute(
                 insert(sessions).values(
                     id=session_id,
@@ -112,18 +150,21 @@ class SessionService:
                     created_at=txn.now,
                     last_seen=txn.now,
                     expires_at=expires_at,
+                    role=role,
+                    agent_id=agent.agent_id if agent else None,
+                    consent_id=agent.consent_id if agent else None,
                 )
             )
             await txn.append_event(
                 customer_id,
                 EventKind.SESSION_OPENED,
-                {"session_id": session_id, "channel": channel, "device": device},
+                {"session_id": session_id, **opened},
                 session_id=session_id,
                 channel=channel,
             )
-            return customer_id
+            return customer_id, expires_at, agent
 
-        customer_id = await self._writer.run(work)
+        customer_id, expires_at, _ = await self._writer.run(work)
         customer_token, _ = self._signer.issue(TokenKind.CUSTOMER, customer_id)
         return SessionCreated(
             customer_id=customer_id,
@@ -142,9 +183,21 @@ class SessionService:
             raise TokenInvalid("This session does not exist; open a new session.")
         if row.revoked_at is not None:
             raise SessionRevoked("This session was revoked; open a new session to continue.")
-        if datetime.now(UTC) - row.last_seen > LAST_SEEN_RESOLUTION:
+        now = datetime.now(UTC)
+        if row.expires_at <= now:
+            raise TokenExpired(
+                "This session has expired; refresh it on the live stream before it ends, or start again."
+            )
+        if now - row.last_seen > LAST_SEEN_RESOLUTION:
             await self._touch(session_id)
-        return Device(session_id=row.id, customer_id=row.customer_id, channel=row.channel, device=row.device)
+        return Device(
+            session_id=row.id,
+            customer_id=row.customer_id,
+            channel=row.channel,
+            device=row.device,
+            role=row.role,
+            agent_id=row.agent_id,
+        )
 
     async def _touch(self, session_id: str) -> None:
         async def work(txn: WriteTxn) -> None:
@@ -170,49 +223,63 @@ class SessionService:
                 last_seen=row.last_seen,
                 online=row.revoked_at is None and row.id in online,
                 revoked=row.revoked_at is not None,
+                role=row.role,
+                agent_id=row.agent_id,
             )
             for row in rows
         ]
 
     async def refresh(self, session_id: str) -> tuple[str, datetime]:
-        """A new token for a live session, so a device connected for days never falls into a 401 loop."""
+        """A new token for a live session, so a device connected for days never falls into a 401 loop.
+
+        An agent's session is extended only while the shopper's consent stands, and only by the agent TTL.
+        """
         token, expires_at = self._signer.issue(TokenKind.SESSION, session_id)
 
-        async def work(txn: WriteTxn) -> None:
-            result = await txn.conn.execute(
-                update(sessions)
-                .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
-                .values(expires_at=expires_at, last_seen=txn.now)
+        async def work(txn: WriteTxn) -> datetime:
+            query = select(sessions.c.role, sessions.c.consent_id).where(
+                sessions.c.id == session_id, sessions.c.revoked_at.is_(None)
             )
-            if result.rowcount != 1:
+            row = (await txn.conn.execute(query)).one_or_none()
+            if row is None:
                 raise SessionRevoked("This session was revoked; open a new session to continue.")
+            until = expires_at
+            if row.role == AGENT_ROLE:
+                consent = select(assist_consents.c.revoked_at).where(assist_consents.c.id == row.consent_id)
+                if (await txn.conn.execute(consent)).scalar_one_or_none() is not None:
+                    raise SessionRevoked("The shopper withdrew consent; this agent session has ended.")
+                until = min(expires_at, txn.now + self._agent_ttl)
+            await txn.conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(expires_at=until, last_seen=txn.now)
+            )
+            return until
 
-        await self._writer.run(work)
-        return token, expires_at
+        return token, await self._writer.run(work)
 
     async def revoke(self, by: Device, session_id: str) -> None:
         """Revoke one of the caller's customer's sessions; revoking twice is not an error."""
 
         async def work(txn: WriteTxn) -> None:
             await txn.lock_customer(by.customer_id)
-            row = (
-                await txn.conn.execute(
-                    select(sessions.c.revoked_at).where(
-                        sessions.c.id == session_id, sessions.c.customer_id == by.customer_id
-                    )
-                )
-            ).one_or_none()
-            if row is None:
-                raise NotFound("This customer has no session with that id.")
-            if row.revoked_at is not None:
-                return
-            await txn.conn.execute(update(sessions).where(sessions.c.id == session_id).values(revoked_at=txn.now))
-            await txn.append_event(
-                by.customer_id,
-                EventKind.SESSION_REVOKED,
-                {"session_id": session_id},
-                session_id=by.session_id,
-                channel=by.channel,
-            )
+            await self.revoke_in(txn, by, session_id)
 
         await self._writer.run(work)
+
+    async def revoke_in(self, txn: WriteTxn, by: Device, session_id: str) -> None:
+        """Revoke a session of `by`'s customer inside the caller's transaction (the customer already locked)."""
+        query = select(sessions.c.revoked_at).where(
+            sessions.c.id == session_id, sessions.c.customer_id == by.customer_id
+        )
+        row = (await txn.conn.execute(query)).one_or_none()
+        if row is None:
+            raise NotFound("This customer has no session with that id.")
+        if row.revoked_at is not None:
+            return
+        await txn.conn.execute(update(sessions).where(sessions.c.id == session_id).values(revoked_at=txn.now))
+        await txn.append_event(
+            by.customer_id,
+            EventKind.SESSION_REVOKED,
+            {"session_id": session_id, **({"by_agent": by.agent_id} if by.agent_id else {})},
+            session_id=by.session_id,
+            channel=by.channel,
+        )

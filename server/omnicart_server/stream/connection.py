@@ -64,6 +64,8 @@ class StreamConnection:
         self.session_id = device.session_id
         self.channel = device.channel
         self.device = device.device
+        self.role = device.role
+        self.agent_id = device.agent_id
         self._socket = socket
         self._last = since
         self._read_engine = read_engine

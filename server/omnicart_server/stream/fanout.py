@@ -58,7 +58,11 @@ class FanOut:
         present = self._present[subscriber.customer_id]
         if subscriber.session_id not in present:
             present[subscriber.session_id] = PresenceSession(
-                session_id=subscriber.session_id, channel=subscriber.channel, device=subscriber.device
+                session_id=subscriber.session_id,
+                channel=subscriber.channel,
+                device=subscriber.device,
+                role=subscriber.role,
+                agent_id=subscriber.agent_id,
             )
             self._announce(subscriber.customer_id)
 

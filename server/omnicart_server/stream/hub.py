@@ -22,6 +22,8 @@ class Subscriber(Protocol):
     session_id: str
     channel: str
     device: str
+    role: str
+    agent_id: str | None
 
     def offer_event(self, event: Event) -> None:
         """Queue a committed event (or cut the socket when its queue is full)."""

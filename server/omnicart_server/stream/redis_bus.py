@@ -53,7 +53,7 @@ class PresenceNudge(msgspec.Struct, tag_field="type", tag="presence_changed", fr
 _Message = Event | PresenceNudge
 _decoder = msgspec.json.Decoder(_Message)
 _encoder = msgspec.json.Encoder()
-_presence_decoder = msgspec.json.Decoder(tuple[str, str, float])
+_presence_decoder = msgspec.json.Decoder(tuple[PresenceSession, float])
 
 
 def channel_of(customer_id: str) -> str:
@@ -241,16 +241,16 @@ class RedisFanOut(FanOut):
         now = time.time()
         for raw_id, value in stored.items():
             session_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-            channel, device, until = _presence_decoder.decode(value)
+            session, until = _presence_decoder.decode(value)
             if until > now:
-                local.setdefault(session_id, PresenceSession(session_id=session_id, channel=channel, device=device))
+                local.setdefault(session_id, session)
         return sorted(local.values(), key=lambda session: session.session_id)
 
     async def _write_presence(self, customer_id: str, session_id: str) -> None:
         session = self._present.get(customer_id, {}).get(session_id)
         if session is None:
             return
-        value = _encoder.encode((session.channel, session.device, time.time() + PRESENCE_TTL_SECONDS))
+        value = _encoder.encode((session, time.time() + PRESENCE_TTL_SECONDS))
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hset(presence_key(customer_id), session_id, value)
