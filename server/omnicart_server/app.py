@@ -25,6 +25,7 @@ from omnicart_server.problems import problem_details_plugin
 from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
 from omnicart_server.stream.routes import ROUTES as STREAM_ROUTES
 from omnicart_server.strict_body import StrictBodyRequest
+from omnicart_server.transactions.routes import ROUTES as TRANSACTION_ROUTES
 
 VERSION = "0.1.0"
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> Litestar:
             *HANDOFF_ROUTES,
             *CUSTOMER_ROUTES,
             *ASSIST_ROUTES,
+            *TRANSACTION_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],

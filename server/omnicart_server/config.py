@@ -65,6 +65,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Agent sessions are short: refresh them (in-band) while the shopper's consent stands."""
     assist_pin_ttl_seconds: int = 10 * 60
     assist_pin_attempts_per_agent_per_minute: int = 10
+    transactions_file: str | None = None
+    """JSON file of transaction kinds as state machines; None ships checkout, booking, return, support_case."""
+    transaction_lease_seconds: int = 120
+    """How long a device keeps driving a transaction after its last step, unless another takes it over."""
     merge_strategy: str = "sum_quantities"
     """How carts merge when an anonymous customer logs in as a known one (omnicart.protocol.MergeStrategy)."""
     hello_timeout_seconds: float = 10.0

@@ -8,9 +8,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from omnicart.protocol.identity import MergeStrategy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnicart.protocol.identity import MergeStrategy
 from omnicart_server.assist.service import AssistService
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
 from omnicart_server.carts.ops import CartLimits
@@ -29,6 +29,8 @@ from omnicart_server.sessions.service import SessionService
 from omnicart_server.stream.fanout import FanOut
 from omnicart_server.stream.hub import Hub
 from omnicart_server.stream.redis_bus import RedisFanOut
+from omnicart_server.transactions.machine import load_machines
+from omnicart_server.transactions.service import TransactionService
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class ServerContext:
     handoff: HandoffService
     customers: CustomerService
     assist: AssistService
+    transactions: TransactionService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -96,6 +99,13 @@ class ServerContext:
             limiter=limiter,
             handoff=HandoffService(writer, read_engine, sessions, limiter, settings),
             assist=AssistService(writer, sessions, signer, limiter, settings),
+            transactions=TransactionService(
+                writer,
+                read_engine,
+                load_machines(settings.transactions_file),
+                timedelta(seconds=settings.transaction_lease_seconds),
+                catalog.currency,
+            ),
             customers=CustomerService(
                 writer, read_engine, sessions, limits, catalog.currency, MergeStrategy(settings.merge_strategy)
             ),

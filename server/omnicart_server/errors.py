@@ -60,9 +60,9 @@ class PriceNotAllowed(OmnicartError):
 class VersionConflict(OmnicartError):
     status, code, title = 409, ErrorCode.VERSION_CONFLICT, "The cart has changed"
 
-    def __init__(self, *, expected: int, current: int) -> None:
+    def __init__(self, *, expected: int, current: int, what: str = "cart") -> None:
         super().__init__(
-            f"The cart is at version {current}, not {expected}: fetch it again and reapply your change.",
+            f"The {what} is at version {current}, not {expected}: fetch it again and reapply your change.",
             current_version=current,
         )
 
@@ -123,6 +123,30 @@ class RateLimited(OmnicartError):
 
 class InvalidIdentity(OmnicartError):
     status, code, title = 422, ErrorCode.INVALID_IDENTITY, "Invalid identity"
+
+
+class UnknownTransactionKind(OmnicartError):
+    status, code, title = 422, ErrorCode.UNKNOWN_TRANSACTION_KIND, "Unknown transaction kind"
+
+
+class InvalidTransition(OmnicartError):
+    status, code, title = 409, ErrorCode.INVALID_TRANSITION, "Transition not allowed"
+
+
+class MissingFields(OmnicartError):
+    status, code, title = 422, ErrorCode.MISSING_FIELDS, "Fields missing"
+
+
+class TransactionFinished(OmnicartError):
+    status, code, title = 409, ErrorCode.TRANSACTION_FINISHED, "Transaction finished"
+
+
+class TransactionLeaseHeld(OmnicartError):
+    status, code, title = 409, ErrorCode.TRANSACTION_LEASE_HELD, "Another device drives this transaction"
+
+
+class CartLocked(OmnicartError):
+    status, code, title = 409, ErrorCode.CART_LOCKED, "Cart locked by a checkout"
 
 
 class Forbidden(OmnicartError):

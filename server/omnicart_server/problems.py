@@ -9,9 +9,9 @@ import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
-from omnicart.protocol.problems import ErrorCode, Problem
 from sqlalchemy.exc import OperationalError
 
+from omnicart.protocol.problems import ErrorCode, Problem
 from omnicart_server.errors import OmnicartError
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,8 @@ _DESCRIPTIONS = {
     401: "Missing, invalid, expired or revoked session token.",
     403: "Not allowed for this caller (a shopper setting a price, an API key without the scope).",
     404: "No such resource for this customer (or no such handoff code).",
-    409: "A conflict: the cart is not at `expected_version` (`current_version` says where it is), or a code was used.",
+    409: "A conflict: a stale `expected_version` (`current_version` says where it is), a used code, a transaction "
+    "driven by another device or finished, a move its kind does not allow, or a cart locked by a checkout.",
     410: "Gone: events past retention (`pruned_seq` says where the log continues), or an expired code.",
     413: "The body is over the size limit.",
     429: "Too many attempts; wait `Retry-After` seconds.",

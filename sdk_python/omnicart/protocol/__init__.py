@@ -39,6 +39,14 @@ from omnicart.protocol.stream import (
     Snapshot,
     Welcome,
 )
+from omnicart.protocol.transactions import (
+    ConfirmPayment,
+    Order,
+    StartTransaction,
+    Step,
+    Transaction,
+    TransactionList,
+)
 
 __all__ = [
     "HANDOFF_ALPHABET",
@@ -58,6 +66,7 @@ __all__ = [
     "Clear",
     "ClientFrame",
     "CloseCode",
+    "ConfirmPayment",
     "CreateSession",
     "CustomerMerged",
     "CustomerProfile",
@@ -74,6 +83,7 @@ __all__ = [
     "LinkReport",
     "MergeStrategy",
     "OpenByIdentity",
+    "Order",
     "Presence",
     "PresenceSession",
     "Problem",
@@ -85,5 +95,9 @@ __all__ = [
     "SetPrice",
     "SetQuantity",
     "Snapshot",
+    "StartTransaction",
+    "Step",
+    "Transaction",
+    "TransactionList",
     "Welcome",
 ]

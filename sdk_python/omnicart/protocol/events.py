@@ -20,6 +20,10 @@ class EventKind:
     IDENTITY_LINKED = "identity.linked"
     ASSIST_OFFERED = "assist.offered"
     ASSIST_REVOKED = "assist.revoked"
+    TRANSACTION_STARTED = "transaction.started"
+    TRANSACTION_UPDATED = "transaction.updated"
+    TRANSACTION_TAKEN_OVER = "transaction.taken_over"
+    ORDER_CREATED = "order.created"
     HANDOFF_OFFERED = "handoff.offered"
     HANDOFF_CLAIMED = "handoff.claimed"
 

@@ -54,6 +54,18 @@ class ErrorCode(StrEnum):
     """The device session was revoked."""
     INVALID_IDENTITY = "invalid_identity"
     """The identity value is not a valid email, E.164 phone number or handle."""
+    UNKNOWN_TRANSACTION_KIND = "unknown_transaction_kind"
+    """No transaction kind of that name is configured."""
+    INVALID_TRANSITION = "invalid_transition"
+    """The transaction cannot move from its state to that one; `allowed_next` lists where it can."""
+    MISSING_FIELDS = "missing_fields"
+    """The target state requires fields the transaction does not have yet; `missing` lists them."""
+    TRANSACTION_LEASE_HELD = "transaction_lease_held"
+    """Another device drives this transaction; take it over to continue here."""
+    TRANSACTION_FINISHED = "transaction_finished"
+    """The transaction reached a final state and cannot change."""
+    CART_LOCKED = "cart_locked"
+    """A checkout is completing: the cart cannot change until it completes or is cancelled."""
     FORBIDDEN = "forbidden"
     """The caller is authenticated but may not do this."""
     NOT_FOUND = "not_found"
@@ -77,6 +89,8 @@ class Problem(ServerMessage, frozen=True):
     current_version: int | None = None
     pruned_seq: int | None = None
     retry_after: int | None = None
+    allowed_next: list[str] | None = None
+    missing: list[str] | None = None
 
 
 class CloseCode(IntEnum):

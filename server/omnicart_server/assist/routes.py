@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from litestar import delete, post
-from omnicart.protocol.assist import AgentPickup, AgentSession, AssistOffer
 
+from omnicart.protocol.assist import AgentPickup, AgentSession, AssistOffer
 from omnicart_server.auth.api_keys import TrustedBackend
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import API_KEY_SECURITY, BEARER_SECURITY

@@ -10,11 +10,11 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import delete, insert, select, update
+
 from omnicart.protocol.assist import AgentPickup, AgentSession, AssistOffer
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.identity import Identity
-from sqlalchemy import delete, insert, select, update
-
 from omnicart_server.auth.api_keys import AGENT, IDENTITY_WRITE, TrustedBackend
 from omnicart_server.customers.identities import normalize_identity
 from omnicart_server.db.models import assist_consents, identities, sessions

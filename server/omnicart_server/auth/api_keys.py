@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 KEY_PREFIX = "ock_"
 IDENTITY_WRITE = "identity:write"
 AGENT = "agent"
-SCOPES = (IDENTITY_WRITE, AGENT, "admin")
-"""Scopes a key can carry: identity linking, call-center agents, operations."""
+PAYMENTS = "payments"
+SCOPES = (IDENTITY_WRITE, AGENT, PAYMENTS, "admin")
+"""Scopes a key can carry: identity linking, call-center agents, payment confirmation, operations."""
 
 
 @dataclass(frozen=True)

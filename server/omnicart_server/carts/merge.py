@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import msgspec
+
 from omnicart.protocol.cart import CartLine
 from omnicart.protocol.identity import CartChange, MergeStrategy
-
 from omnicart_server.carts.ops import CartContents, CartLimits
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
-from omnicart.protocol.cart import AddItem, CartLine, CartOp, Clear, RemoveItem, SetPrice, SetQuantity
 
+from omnicart.protocol.cart import AddItem, CartLine, CartOp, Clear, RemoveItem, SetPrice, SetQuantity
 from omnicart_server.errors import InvalidQuantity, PriceNotAllowed, TooManyLines, TooManyOps, UnknownLine, UnknownSku
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from litestar import Response, get, post
 from litestar.params import Parameter
-from omnicart.protocol.cart import Cart, CartOpsRequest
 
+from omnicart.protocol.cart import Cart, CartOpsRequest
 from omnicart_server.context import ServerContext
 from omnicart_server.db.idempotency import check_key
 from omnicart_server.deps import BEARER_SECURITY

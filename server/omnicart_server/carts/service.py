@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
-from omnicart.protocol.events import EventKind
 from sqlalchemy import insert, select, update
 
+from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
+from omnicart.protocol.events import EventKind
 from omnicart_server.carts.ops import CartContents, CartLimits, apply_ops
 from omnicart_server.db import idempotency
-from omnicart_server.db.models import carts
-from omnicart_server.errors import NotFound, VersionConflict
+from omnicart_server.db.models import carts, transactions
+from omnicart_server.errors import CartLocked, NotFound, VersionConflict
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -61,6 +61,12 @@ async def active_cart_row(conn: AsyncConnection, customer_id: str) -> Row[Any]:
     if row is None:
         raise NotFound("This customer has no active cart.")
     return row
+
+
+async def cart_is_locked(conn: AsyncConnection, customer_id: str) -> bool:
+    """Whether a transaction of the customer is in a state that locks the cart (a checkout completing)."""
+    query = select(transactions.c.id).where(transactions.c.customer_id == customer_id, transactions.c.locks_cart)
+    return (await conn.execute(query.limit(1))).first() is not None
 
 
 async def create_active_cart(txn: WriteTxn, customer_id: str, currency: str) -> None:
@@ -117,6 +123,8 @@ class CartService:
 
     async def _apply_locked(self, txn: WriteTxn, device: Device, request: CartOpsRequest) -> Cart:
         row = await active_cart_row(txn.conn, device.customer_id)
+        if await cart_is_locked(txn.conn, device.customer_id):
+            raise CartLocked("A checkout is completing: the cart can change again once it completes or is cancelled.")
         if request.expected_version is not None and request.expected_version != row.version:
             raise VersionConflict(expected=request.expected_version, current=row.version)
         contents = apply_ops(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+
 from omnicart.protocol.catalog import CatalogItem
 
 DEMO_CATALOG = Path(__file__).with_name("demo_catalog.json")

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from litestar import get
 from litestar.params import Parameter
-from omnicart.protocol.catalog import CatalogItem, CatalogPage
 
+from omnicart.protocol.catalog import CatalogItem, CatalogPage
 from omnicart_server.context import ServerContext
 from omnicart_server.errors import NotFound
 from omnicart_server.problems import problem_responses

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from litestar import get, post
+
 from omnicart.protocol.identity import CustomerProfile, LinkIdentity, LinkReport, OpenByIdentity
 from omnicart.protocol.sessions import SessionCreated
-
 from omnicart_server.auth.api_keys import IDENTITY_WRITE, TrustedBackend
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import API_KEY_SECURITY, BEARER_SECURITY

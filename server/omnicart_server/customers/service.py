@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import msgspec
+from sqlalchemy import func, insert, select, update
+
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.identity import (
     CustomerProfile,
@@ -15,20 +17,18 @@ from omnicart.protocol.identity import (
     MergeStrategy,
     OpenByIdentity,
 )
-from sqlalchemy import func, insert, select, update
-
 from omnicart_server.carts.merge import merge_carts
 from omnicart_server.carts.ops import CartContents, CartLimits
 from omnicart_server.carts.service import active_cart_row, lines_of, write_cart
 from omnicart_server.customers.identities import normalize_identity
-from omnicart_server.db.models import carts, customers, events, identities, sessions
+from omnicart_server.db.models import carts, customers, events, identities, orders, sessions, transactions
 from omnicart_server.errors import NotFound
 from omnicart_server.sessions.service import Pick, create_customer, follow_merges
 
 if TYPE_CHECKING:
-    from omnicart.protocol.sessions import SessionCreated
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from omnicart.protocol.sessions import SessionCreated
     from omnicart_server.db.writer import Writer, WriteTxn
     from omnicart_server.sessions.service import SessionService
 
@@ -89,10 +89,9 @@ class CustomerService:
         moved = list(
             (await txn.conn.execute(select(sessions.c.id).where(sessions.c.customer_id == anonymous))).scalars()
         )
-        await txn.conn.execute(update(sessions).where(sessions.c.customer_id == anonymous).values(customer_id=known))
-        await txn.conn.execute(
-            update(identities).where(identities.c.customer_id == anonymous).values(customer_id=known)
-        )
+        # Everything of the person moves to the known customer; the anonymous one keeps only its log.
+        for table in (sessions, identities, transactions, orders):
+            await txn.conn.execute(update(table).where(table.c.customer_id == anonymous).values(customer_id=known))
         await txn.conn.execute(update(customers).where(customers.c.id == anonymous).values(merged_into=known))
         report = LinkReport(
             customer_id=known,

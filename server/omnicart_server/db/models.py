@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -175,6 +176,40 @@ class AssistConsent(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class TransactionRow(Base):
+    """A checkout, booking, return or support case in progress; one device drives it at a time (the lease)."""
+
+    __tablename__ = "transactions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[str] = mapped_column(Text)
+    driver_session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    frozen_cart: Mapped[str | None] = mapped_column(Text, nullable=True)
+    locks_cart: Mapped[bool] = mapped_column(Boolean)
+    """Mirrors the machine's `locks_cart` for the current state, so the cart's write path asks one indexed row."""
+    final: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OrderRow(Base):
+    """What a completed checkout bought; the unique transaction id makes double completion impossible."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    transaction_id: Mapped[str] = mapped_column(String(40), unique=True)
+    cart: Mapped[str] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_reference: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ApiKey(Base):
     """A trusted backend's key; only its SHA-256 is stored, so a database leak does not leak keys."""
 
@@ -196,3 +231,5 @@ api_keys = cast("Table", ApiKey.__table__)
 handoff_codes = cast("Table", HandoffCode.__table__)
 identities = cast("Table", IdentityRow.__table__)
 assist_consents = cast("Table", AssistConsent.__table__)
+transactions = cast("Table", TransactionRow.__table__)
+orders = cast("Table", OrderRow.__table__)

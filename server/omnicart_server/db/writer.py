@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
-from omnicart.protocol.events import Event
 from sqlalchemy import insert, select, update
 
+from omnicart.protocol.events import Event
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
-from omnicart.protocol.events import Event, EventPage
 from sqlalchemy import delete, exists, func, select, update
 
+from omnicart.protocol.events import Event, EventPage
 from omnicart_server.db.models import customers, events
 from omnicart_server.errors import LogTruncated
 

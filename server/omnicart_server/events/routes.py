@@ -6,8 +6,8 @@ from typing import Annotated
 
 from litestar import get
 from litestar.params import Parameter
-from omnicart.protocol.events import EventPage
 
+from omnicart.protocol.events import EventPage
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import BEARER_SECURITY
 from omnicart_server.events.log import read_events

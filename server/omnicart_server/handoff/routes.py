@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, post
+
 from omnicart.protocol.handoff import ClaimHandoff, HandoffOffer
 from omnicart.protocol.sessions import SessionCreated
-
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import BEARER_SECURITY
 from omnicart_server.problems import problem_responses

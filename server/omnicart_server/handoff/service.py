@@ -14,18 +14,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import segno
-from omnicart.protocol.events import EventKind
-from omnicart.protocol.handoff import HANDOFF_ALPHABET, ClaimHandoff, HandoffOffer
 from sqlalchemy import insert, select, update
 
+from omnicart.protocol.events import EventKind
+from omnicart.protocol.handoff import HANDOFF_ALPHABET, ClaimHandoff, HandoffOffer
 from omnicart_server.db.models import handoff_codes
 from omnicart_server.errors import HandoffCodeExpired, HandoffCodeUnknown, HandoffCodeUsed, InvalidBody
 from omnicart_server.sessions.service import Pick
 
 if TYPE_CHECKING:
-    from omnicart.protocol.sessions import SessionCreated
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from omnicart.protocol.sessions import SessionCreated
     from omnicart_server.config import Settings
     from omnicart_server.db.writer import Writer, WriteTxn
     from omnicart_server.ratelimit import RateLimiter

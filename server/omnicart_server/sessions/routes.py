@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from litestar import delete, get, post
-from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
 
+from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import BEARER_SECURITY
 from omnicart_server.problems import problem_responses

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from omnicart.protocol.events import EventKind
-from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
 from sqlalchemy import insert, select, update
 
+from omnicart.protocol.events import EventKind
+from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
 from omnicart_server.carts.service import create_active_cart
 from omnicart_server.db.models import assist_consents, customers, sessions
@@ -19,9 +19,9 @@ from omnicart_server.errors import NotFound, SessionRevoked, TokenExpired, Token
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from omnicart.protocol.stream import PresenceSession
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from omnicart.protocol.stream import PresenceSession
     from omnicart_server.db.writer import Writer, WriteTxn
 
     PresenceSource = Callable[[str], Awaitable[list[PresenceSession]]]

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.exceptions import WebSocketDisconnect
+
 from omnicart.protocol.events import Event, EventKind
 from omnicart.protocol.problems import CloseCode
 from omnicart.protocol.stream import ClientFrame, Hello, Presence, Refresh, Refreshed, ServerFrame, Snapshot, Welcome
-
 from omnicart_server.errors import OmnicartError
 from omnicart_server.events.log import read_events
 from omnicart_server.metrics import SLOW_CONSUMERS_CUT

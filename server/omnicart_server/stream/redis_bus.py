@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import redis.asyncio as aioredis
-from omnicart.protocol.events import Event
-from omnicart.protocol.stream import PresenceSession
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from omnicart.protocol.events import Event
+from omnicart.protocol.stream import PresenceSession
 from omnicart_server.db.models import customers
 from omnicart_server.stream.fanout import FanOut
 

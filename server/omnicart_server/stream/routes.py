@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+
 from omnicart.protocol.problems import CloseCode
 from omnicart.protocol.stream import Hello, Snapshot, Welcome
-
 from omnicart_server.context import ServerContext
 from omnicart_server.errors import OmnicartError
 from omnicart_server.events.log import log_position

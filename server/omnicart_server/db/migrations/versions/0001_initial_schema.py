@@ -7,9 +7,10 @@ Create Date: 2026-11-23 09:35:27.946332
 
 from __future__ import annotations
 
-import omnicart_server.db.models
 import sqlalchemy as sa
 from alembic import op
+
+import omnicart_server.db.models
 
 revision = "0001"
 down_revision = None

@@ -7,9 +7,10 @@ Create Date: 2026-11-23 10:10:00
 
 from __future__ import annotations
 
-import omnicart_server.db.models
 import sqlalchemy as sa
 from alembic import op
+
+import omnicart_server.db.models
 
 revision = "0006"
 down_revision = "0005"
