@@ -39,6 +39,7 @@ from omnicart.protocol.stream import (
     Snapshot,
     Welcome,
 )
+from omnicart.protocol.timeline import Timeline, TimelineEntry
 from omnicart.protocol.transactions import (
     ConfirmPayment,
     Order,
@@ -97,6 +98,8 @@ __all__ = [
     "Snapshot",
     "StartTransaction",
     "Step",
+    "Timeline",
+    "TimelineEntry",
     "Transaction",
     "TransactionList",
     "Welcome",

@@ -13,9 +13,21 @@ from omnicart_server.db.models import customers, events
 from omnicart_server.errors import LogTruncated
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def _event_of(row: Row[Any]) -> Event:
+    return Event(
+        seq=row.seq,
+        kind=row.kind,
+        at=row.at,
+        session_id=row.session_id,
+        channel=row.channel,
+        data=_data_decoder.decode(row.data),
+    )
 
 
 class LogPosition(NamedTuple):
@@ -55,17 +67,7 @@ async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: 
         position = await _position(conn, customer_id)
     if since < position.pruned_seq:
         raise LogTruncated(pruned_seq=position.pruned_seq)
-    page = [
-        Event(
-            seq=row.seq,
-            kind=row.kind,
-            at=row.at,
-            session_id=row.session_id,
-            channel=row.channel,
-            data=_data_decoder.decode(row.data),
-        )
-        for row in rows
-    ]
+    page = [_event_of(row) for row in rows]
     last = page[-1].seq if page else since
     return EventPage(events=page, head=position.head, has_more=last < position.head)
 
@@ -84,3 +86,20 @@ async def prune_events(conn: AsyncConnection, cutoff: datetime) -> int:
     pruned_through = select(customers.c.pruned_seq).where(customers.c.id == events.c.customer_id).scalar_subquery()
     result = await conn.execute(delete(events).where(events.c.seq <= pruned_through))
     return result.rowcount
+
+
+async def merged_history(engine: AsyncEngine, customer_id: str, limit: int) -> list[tuple[str, Event]]:
+    """The newest `limit` events of the customer's log and of every log merged into it, oldest first."""
+    async with engine.connect() as conn:
+        family = [customer_id]
+        frontier = [customer_id]
+        while frontier and len(family) < 64:
+            query = select(customers.c.id).where(customers.c.merged_into.in_(frontier))
+            frontier = list((await conn.execute(query)).scalars())
+            family.extend(frontier)
+        rows = (
+            await conn.execute(
+                select(events).where(events.c.customer_id.in_(family)).order_by(events.c.at.desc()).limit(limit)
+            )
+        ).all()
+    return [(row.customer_id, _event_of(row)) for row in reversed(rows)]

@@ -8,9 +8,11 @@ from litestar import get
 from litestar.params import Parameter
 
 from omnicart.protocol.events import EventPage
+from omnicart.protocol.timeline import Timeline
 from omnicart_server.context import ServerContext
 from omnicart_server.deps import BEARER_SECURITY
-from omnicart_server.events.log import read_events
+from omnicart_server.events.log import merged_history, read_events
+from omnicart_server.events.timeline import build_timeline
 from omnicart_server.problems import problem_responses
 from omnicart_server.sessions.service import Device
 
@@ -35,4 +37,20 @@ async def list_events(
     return await read_events(ctx.read_engine, caller.customer_id, since, limit)
 
 
-ROUTES = [list_events]
+@get(
+    "/v1/timeline",
+    tags=["events"],
+    summary="The customer's journey across channels, in order, including history merged in from other customers",
+    security=BEARER_SECURITY,
+    responses=problem_responses(400, 401),
+)
+async def get_timeline(
+    caller: Device,
+    ctx: ServerContext,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Read at most this many recent events.")] = 500,
+) -> Timeline:
+    history = await merged_history(ctx.read_engine, caller.customer_id, limit)
+    return Timeline(customer_id=caller.customer_id, entries=build_timeline(history))
+
+
+ROUTES = [list_events, get_timeline]
