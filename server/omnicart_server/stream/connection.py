@@ -113,9 +113,11 @@ class StreamConnection:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    logger.error("stream connection failed", exc_info=task.exception())
-                    self.cut(1011, "server error: reconnect and resume")
+                error = None if task.cancelled() else task.exception()
+                if error is None or isinstance(error, WebSocketDisconnect):
+                    continue  # the client left while we were sending: an ordinary end
+                logger.error("stream connection failed", exc_info=error)
+                self.cut(1011, "server error: reconnect and resume")
         finally:
             for task in tasks:
                 task.cancel()

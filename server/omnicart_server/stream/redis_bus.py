@@ -96,7 +96,7 @@ class RedisFanOut(FanOut):
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError, RuntimeError):
                 await task
         await self._redis.aclose()
 
@@ -156,7 +156,7 @@ class RedisFanOut(FanOut):
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
                     if message is not None:
                         self._on_message(message["channel"], message["data"])
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, RuntimeError) as exc:  # RuntimeError: redis-py's "pubsub connection not set"
                 self._mark_unhealthy(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
