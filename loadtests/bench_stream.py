@@ -1,0 +1,837 @@
+"""Benchmark of the live stream (/v1/stream): memory per idle socket, write-to-device latency, resume time.
+
+For each device count N the benchmark starts a fresh server (`omnicart serve --dev` on a free port of 127.0.0.1,
+a new SQLite file in a temp dir, or the database of --db) and measures:
+
+1. RSS per idle connection. N/2 customers open 2 device sessions each over HTTP, then the N devices connect to
+   /v1/stream and complete hello/welcome, spread over --client-procs processes. The server's VmRSS is read
+   before the devices connect and --settle seconds after the last welcome: (after - before) / N.
+2. Write -> other-device latency, with the N idle devices still connected. In a separate measuring process,
+   --customers customers each have a writer (HTTP) and a listener socket. Writes go out open loop at --rate per
+   second in total for --duration seconds (each at its scheduled time, never waiting for earlier answers). A
+   sample is the time from sending the write to the listener receiving the `cart.updated` event of the cart
+   version the write returned (the write's answer is the cart, which carries `version`, not a seq; the event
+   carries the same `version` in its data). Both times come from time.perf_counter() of one process.
+   "send lag" is how late the client sent writes against the schedule: large values mean the client, not the
+   server, was the bottleneck.
+3. Resume. One customer's log is filled to exactly --resume-events events (its session.opened, then writes); a
+   fresh socket sends hello with since=0, and the time from sending hello to receiving the last of those event
+   frames is taken --resume-repeats times (median, min, max).
+
+Run it from the repository root, with the virtualenv that has the server installed:
+
+    python -m loadtests.bench_stream --devices 200 --rate 50 --duration 3      # a quick check
+    python -m loadtests.bench_stream                                           # full size: 1,000 and 10,000 devices
+    python -m loadtests.bench_stream --redis redis://127.0.0.1:6379/0          # fan-out through Redis
+    python -m loadtests.bench_stream --db postgresql+asyncpg://user@host/db    # PostgreSQL (migrated first)
+
+OMNICART_* variables of the environment reach the server (e.g. OMNICART_STREAM_QUEUE_SIZE); its log level is
+set to warning so access logs do not cost server time. Progress goes to stderr, the report to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import math
+import multiprocessing
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext, SpawnProcess
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+T = TypeVar("T")
+
+SKU = "JACKET-RAIN"
+ADD_ITEM = {"ops": [{"op": "add_item", "sku": SKU, "qty": 1}]}
+SET_QUANTITY = {"ops": [{"op": "set_quantity", "line_id": "L1", "qty": 1}]}
+"""Alternating the two keeps every write valid (L1 exists after the first add) and the quantity under its limit."""
+
+HEALTH_TIMEOUT = 60.0
+PHASE_TIMEOUT = 900.0
+"""Longest wait for one phase of the client processes (opening 10,000 sessions on a busy 2-core box included)."""
+EVENT_WAIT = 10.0
+"""How long after the last write's answer the listeners may take before an event counts as missing."""
+SESSION_CONCURRENCY = 16
+"""Session requests in flight per client process."""
+CONNECT_CONCURRENCY = 64
+"""WebSocket handshakes in flight per client process."""
+FILL_CONCURRENCY = 8
+"""Writes in flight while filling the resume log."""
+PR_SET_PDEATHSIG = 1
+LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?")
+
+
+# Small helpers.
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def raise_nofile_limit() -> None:
+    """Allow as many open files as the hard limit: every socket is a file descriptor."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def proc_field(path: str, name: str) -> str:
+    """The value of the first `name: value` line of a /proc file, or '?'."""
+    for line in Path(path).read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return "?"
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of values sorted ascending."""
+    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
+
+
+def error_name(exc: BaseException) -> str:
+    """A short, groupable name for a failure."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, InvalidStatus):
+        return f"handshake HTTP {exc.response.status_code}"
+    if isinstance(exc, ConnectionClosed):
+        return f"closed {exc.rcvd.code if exc.rcvd else 'abnormally'}"
+    return type(exc).__name__
+
+
+async def bounded(jobs: Iterable[Callable[[], Awaitable[T]]], limit: int) -> tuple[list[T], Counter[str]]:
+    """Run the jobs with at most `limit` in flight; the results of those that succeeded, and the failures by name."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[T]]) -> T:
+        async with semaphore:
+            return await job()
+
+    outcomes = await asyncio.gather(*(one(job) for job in jobs), return_exceptions=True)
+    errors = Counter(error_name(o) for o in outcomes if isinstance(o, BaseException))
+    return [o for o in outcomes if not isinstance(o, BaseException)], errors
+
+
+def run_async(main: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine on uvloop when it is installed (the server's extra installs it), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+# The server process.
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + "/v1/stream"
+
+
+def omnicart_command() -> list[str]:
+    script = Path(sys.executable).with_name("omnicart")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "omnicart_server.cli"]
+
+
+def _server_preexec() -> None:
+    """In the server process before exec: more file descriptors, and die with the benchmark even on kill -9."""
+    raise_nofile_limit()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def start_server(db_url: str | None, redis_url: str | None, workdir: Path) -> Server:
+    db_url = db_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    if not db_url.startswith("sqlite"):
+        subprocess.run([*omnicart_command(), "migrate", "--db", db_url], check=True, capture_output=True)
+    port = free_port()
+    command = [*omnicart_command(), "serve", "--dev", "--host", "127.0.0.1", "--port", str(port), "--db", db_url]
+    if redis_url:
+        command += ["--redis", redis_url]
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMNICART_LOG_LEVEL": "warning"},
+            start_new_session=True,
+            preexec_fn=_server_preexec,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def wait_healthy(server: Server) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.log_path.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.base_url + "/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer /health within {HEALTH_TIMEOUT:.0f} s")
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it has not gone after 15 s."""
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(wait)
+            return
+
+
+def server_log_warnings(log_path: Path) -> list[str]:
+    """The WARNING and worse records of the server log without their timestamps (tracebacks stay in the log file).
+
+    The expected warning about the --dev signing key is left out.
+    """
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    return [TIMESTAMP.sub("", line).strip() for line in lines if LEVEL.search(line) and "--dev:" not in line]
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (VmRSS), in KiB."""
+    return int(proc_field(f"/proc/{pid}/status", "VmRSS").split()[0])
+
+
+@contextlib.contextmanager
+def running_server(db_url: str | None, redis_url: str | None, keep_log: Path | None) -> Iterator[Server]:
+    """A healthy server on a fresh database; stopped, its warnings collected and its log kept, whatever happens."""
+    workdir = Path(tempfile.mkdtemp(prefix="omnicart-bench-"))
+    try:
+        server = start_server(db_url, redis_url, workdir)
+        try:
+            wait_healthy(server)
+            yield server
+        finally:
+            stop_server(server)
+            server.warnings = server_log_warnings(server.log_path)
+            if keep_log is not None:
+                keep_log.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(server.log_path, keep_log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# HTTP and WebSocket calls of one device.
+
+
+class _EventData(msgspec.Struct):
+    version: int | None = None
+
+
+class Frame(msgspec.Struct):
+    """The fields of a server frame the benchmark reads; the rest is skipped unparsed."""
+
+    type: str
+    seq: int = 0
+    kind: str = ""
+    data: _EventData | None = None
+
+
+decode_frame = msgspec.json.Decoder(Frame).decode
+
+
+def http_client(base_url: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60)
+
+
+async def open_session(client: httpx.AsyncClient, device: str, customer_token: str | None = None) -> dict[str, Any]:
+    body = {"channel": "web", "device": device, "customer_token": customer_token}
+    response = await client.post("/v1/sessions", json=body)
+    response.raise_for_status()
+    session: dict[str, Any] = response.json()
+    return session
+
+
+async def write_cart(client: httpx.AsyncClient, token: str, body: dict[str, Any]) -> int:
+    """Apply one batch; the new cart version."""
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+    response = await client.post("/v1/cart/ops", json=body, headers=headers)
+    response.raise_for_status()
+    return int(response.json()["version"])
+
+
+async def log_head(client: httpx.AsyncClient, token: str) -> int:
+    response = await client.get("/v1/events?since=0&limit=1", headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return int(response.json()["head"])
+
+
+async def connect_device(url: str, token: str, max_queue: int = 16) -> ClientConnection:
+    """A socket that said hello with since=0 and got its welcome."""
+    ws = await connect(url, compression=None, max_queue=max_queue, ping_interval=None, open_timeout=60)
+    try:
+        await ws.send(msgspec.json.encode({"type": "hello", "token": token, "since": 0}).decode())
+        first = decode_frame(await asyncio.wait_for(ws.recv(), 60))
+        if first.type != "welcome":
+            raise RuntimeError(f"expected welcome, got {first.type}")
+    except BaseException:
+        await ws.close()
+        raise
+    return ws
+
+
+# Client process: idle devices.
+
+
+@dataclass
+class PhaseReport:
+    """What one client process did in one phase."""
+
+    done: int
+    seconds: float
+    errors: Counter[str]
+
+
+def sum_reports(reports: Sequence[PhaseReport]) -> PhaseReport:
+    errors: Counter[str] = Counter()
+    for report in reports:
+        errors.update(report.errors)
+    return PhaseReport(sum(r.done for r in reports), max(r.seconds for r in reports), errors)
+
+
+async def open_device_sessions(client: httpx.AsyncClient, customers: int) -> tuple[list[str], Counter[str]]:
+    """Two device sessions for each of `customers` new customers; their session tokens."""
+
+    async def customer() -> list[str]:
+        laptop = await open_session(client, "laptop")
+        phone = await open_session(client, "phone", laptop["customer_token"])
+        return [laptop["session_token"], phone["session_token"]]
+
+    pairs, errors = await bounded([customer] * customers, SESSION_CONCURRENCY)
+    return [token for pair in pairs for token in pair], errors
+
+
+async def drain(ws: ClientConnection) -> int | None:
+    """Read and drop frames until the socket closes; the close code the server sent."""
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
+    return ws.close_code
+
+
+async def connect_idle(url: str, token: str) -> tuple[ClientConnection, asyncio.Task[int | None]]:
+    """A connected device and the task reading its frames from now on (so it answers the server's pings)."""
+    ws = await connect_device(url, token, max_queue=2)
+    return ws, asyncio.create_task(drain(ws))
+
+
+async def wait_command(control: Connection, expected: str) -> None:
+    command = await asyncio.get_running_loop().run_in_executor(None, control.recv)
+    if command != expected:
+        raise RuntimeError(f"expected command {expected!r}, got {command!r}")
+
+
+async def idle_devices(base_url: str, customers: int, control: Connection) -> None:
+    """Open sessions, connect them on command, keep them idle until told to close, report each phase."""
+    started = time.perf_counter()
+    async with http_client(base_url, SESSION_CONCURRENCY) as client:
+        tokens, errors = await open_device_sessions(client, customers)
+    control.send(PhaseReport(len(tokens), time.perf_counter() - started, errors))
+
+    await wait_command(control, "connect")
+    started = time.perf_counter()
+    jobs = [lambda token=token: connect_idle(ws_url(base_url), token) for token in tokens]
+    connected, errors = await bounded(jobs, CONNECT_CONCURRENCY)
+    sockets, drains = [ws for ws, _ in connected], [task for _, task in connected]
+    control.send(PhaseReport(len(sockets), time.perf_counter() - started, errors))
+
+    await wait_command(control, "close")
+    dropped = Counter(f"dropped, close code {task.result()}" for task in drains if task.done())
+    if sockets:
+        await asyncio.wait([asyncio.create_task(ws.close()) for ws in sockets], timeout=30)
+    control.send(PhaseReport(sum(dropped.values()), 0.0, dropped))
+
+
+def child_setup() -> None:
+    """In a client process: more file descriptors; Ctrl-C is for the main process, which ends its children."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise_nofile_limit()
+
+
+def stop_child(process: SpawnProcess, grace: float) -> None:
+    """Wait up to `grace` seconds for the process to end, then kill it."""
+    process.join(grace)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+
+
+def idle_devices_process(base_url: str, customers: int, control: Connection) -> None:
+    child_setup()
+    run_async(idle_devices(base_url, customers, control))
+
+
+@dataclass
+class IdleFleet:
+    """The client processes holding the idle devices, each with its control pipe."""
+
+    processes: list[SpawnProcess]
+    controls: list[Connection]
+
+    def command(self, command: str) -> None:
+        for control in self.controls:
+            control.send(command)
+
+    def reports(self, what: str) -> PhaseReport:
+        return sum_reports([receive(control, PHASE_TIMEOUT, what) for control in self.controls])
+
+
+def receive(control: Connection, timeout: float, what: str) -> Any:
+    if not control.poll(timeout):
+        raise TimeoutError(f"no report of {what} within {timeout:.0f} s")
+    try:
+        return control.recv()
+    except EOFError:
+        raise RuntimeError(f"a client process died during {what}; see its traceback above") from None
+
+
+@contextlib.contextmanager
+def idle_fleet(mp: SpawnContext, base_url: str, customers: int, processes: int) -> Iterator[IdleFleet]:
+    """Client processes sharing `customers` between them; killed whatever happens."""
+    shares = [customers // processes + (i < customers % processes) for i in range(processes)]
+    fleet = IdleFleet([], [])
+    try:
+        for share in (s for s in shares if s > 0):
+            ours, theirs = mp.Pipe()
+            process = mp.Process(target=idle_devices_process, args=(base_url, share, theirs), daemon=True)
+            process.start()
+            fleet.processes.append(process)
+            fleet.controls.append(ours)
+        yield fleet
+        grace = 5.0  # after their last report the processes close their sockets and exit
+    except BaseException:
+        grace = 0.0
+        raise
+    finally:
+        deadline = time.monotonic() + grace
+        for process in fleet.processes:
+            stop_child(process, max(0.0, deadline - time.monotonic()))
+
+
+# Measuring process: write -> other-device latency, then resume.
+
+
+@dataclass
+class MeasureSettings:
+    customers: int
+    rate: float
+    duration: float
+    resume_events: int
+    resume_repeats: int
+
+
+@dataclass
+class MeasureReport:
+    latencies: list[float]
+    """Seconds from sending a write to the other device receiving its event, sorted."""
+    send_lags: list[float]
+    """Seconds each write went out after its scheduled time, sorted."""
+    writes: int
+    errors: Counter[str]
+    resume_seconds: list[float]
+
+
+@dataclass
+class Pair:
+    """One customer of the latency test: a writer's token and the listening device's socket."""
+
+    writer_token: str
+    listener: ClientConnection
+    seen: dict[int, float] = field(default_factory=dict)
+    """Cart version -> perf_counter() when its event arrived."""
+    writes: int = 0
+
+
+@dataclass
+class Write:
+    pair: Pair
+    due: float
+    sent: float = 0.0
+    version: int | None = None
+    error: str | None = None
+
+
+async def open_pair(client: httpx.AsyncClient, url: str) -> Pair:
+    writer = await open_session(client, "writer")
+    listener = await open_session(client, "listener", writer["customer_token"])
+    pair = Pair(writer["session_token"], await connect_device(url, listener["session_token"]))
+    pair.writes = 1
+    await write_cart(client, pair.writer_token, ADD_ITEM)  # creates line L1 before the timed writes
+    return pair
+
+
+async def listen(pair: Pair) -> None:
+    async for raw in pair.listener:
+        frame = decode_frame(raw)
+        if frame.type == "event" and frame.kind == "cart.updated" and frame.data and frame.data.version:
+            pair.seen[frame.data.version] = time.perf_counter()
+
+
+async def timed_write(client: httpx.AsyncClient, write: Write, body: dict[str, Any]) -> None:
+    write.sent = time.perf_counter()
+    try:
+        write.version = await write_cart(client, write.pair.writer_token, body)
+    except Exception as exc:
+        write.error = error_name(exc)
+
+
+async def write_open_loop(client: httpx.AsyncClient, pairs: list[Pair], rate: float, duration: float) -> list[Write]:
+    """Send writes at their scheduled times, round robin over the customers, without waiting for answers."""
+    writes: list[Write] = []
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter() + 0.05
+    for i in range(round(rate * duration)):
+        write = Write(pairs[i % len(pairs)], due=start + i / rate)
+        delay = write.due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        body = SET_QUANTITY if write.pair.writes % 2 else ADD_ITEM
+        write.pair.writes += 1
+        writes.append(write)
+        tasks.append(asyncio.create_task(timed_write(client, write, body)))
+    await asyncio.gather(*tasks)
+    return writes
+
+
+async def wait_for_events(writes: list[Write], timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    pending = [w for w in writes if w.version is not None]
+    while time.perf_counter() < deadline:
+        pending = [w for w in pending if w.version not in w.pair.seen]
+        if not pending:
+            return
+        await asyncio.sleep(0.05)
+
+
+def latency_report(writes: list[Write], setup_errors: Counter[str]) -> MeasureReport:
+    errors = Counter(setup_errors)
+    errors.update(w.error for w in writes if w.error is not None)
+    latencies: list[float] = []
+    for write in writes:
+        if write.version is None:
+            continue
+        received = write.pair.seen.get(write.version)
+        if received is None:
+            errors["event not received"] += 1
+        else:
+            latencies.append(received - write.sent)
+    lags = sorted(w.sent - w.due for w in writes)
+    return MeasureReport(sorted(latencies), lags, len(writes), errors, [])
+
+
+async def measure_latency(client: httpx.AsyncClient, url: str, settings: MeasureSettings) -> MeasureReport:
+    pairs, errors = await bounded([lambda: open_pair(client, url)] * settings.customers, SESSION_CONCURRENCY)
+    if not pairs:
+        raise RuntimeError(f"no latency customer could connect: {dict(errors)}")
+    listeners = [asyncio.create_task(listen(pair)) for pair in pairs]
+    try:
+        writes = await write_open_loop(client, pairs, settings.rate, settings.duration)
+        await wait_for_events(writes, EVENT_WAIT)
+        for listener in (task for task in listeners if task.done()):
+            exc = listener.exception()
+            errors[f"listener ended: {error_name(exc) if exc else 'closed normally'}"] += 1
+    finally:
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*(pair.listener.close() for pair in pairs), return_exceptions=True)
+    return latency_report(writes, errors)
+
+
+async def fill_log(client: httpx.AsyncClient, token: str, events: int) -> None:
+    """Write until the customer's log holds exactly `events` events."""
+    missing = events - await log_head(client, token)
+    if missing < 1:
+        raise RuntimeError(f"the log already holds more than {events} events")
+    await write_cart(client, token, ADD_ITEM)
+    bodies = [SET_QUANTITY if i % 2 == 0 else ADD_ITEM for i in range(missing - 1)]
+    jobs = [lambda body=body: write_cart(client, token, body) for body in bodies]
+    _, errors = await bounded(jobs, FILL_CONCURRENCY)
+    head = await log_head(client, token)
+    if errors or head != events:
+        raise RuntimeError(f"filling the resume log: head {head}, errors {dict(errors)}")
+
+
+async def time_resume(url: str, token: str, events: int) -> float:
+    """Seconds from sending hello(since=0) to receiving the `events`-th event frame."""
+    async with connect(url, compression=None, ping_interval=None, max_queue=None) as ws, asyncio.timeout(120):
+        started = time.perf_counter()
+        await ws.send(msgspec.json.encode({"type": "hello", "token": token, "since": 0}).decode())
+        received = 0
+        async for raw in ws:
+            frame = decode_frame(raw)
+            if frame.type == "event":
+                received += 1
+                if received == events:
+                    elapsed = time.perf_counter() - started
+                    if frame.seq != events:
+                        raise RuntimeError(f"event frame {events} has seq {frame.seq}: the log is not 1..{events}")
+                    return elapsed
+    raise RuntimeError(f"the stream closed after {received} of {events} events")
+
+
+async def measure_resume(client: httpx.AsyncClient, url: str, settings: MeasureSettings) -> list[float]:
+    token = (await open_session(client, "resumer"))["session_token"]
+    await fill_log(client, token, settings.resume_events)
+    return [await time_resume(url, token, settings.resume_events) for _ in range(settings.resume_repeats)]
+
+
+async def measure(base_url: str, settings: MeasureSettings, control: Connection) -> None:
+    async with http_client(base_url, 512) as client:
+        report = await measure_latency(client, ws_url(base_url), settings)
+        progress(f"  latency: {len(report.latencies)} samples; filling a log of {settings.resume_events} events")
+        report.resume_seconds = await measure_resume(client, ws_url(base_url), settings)
+    control.send(report)
+
+
+def measure_process(base_url: str, settings: MeasureSettings, control: Connection) -> None:
+    child_setup()
+    run_async(measure(base_url, settings, control))
+
+
+def run_measurement(mp: SpawnContext, base_url: str, settings: MeasureSettings) -> MeasureReport:
+    ours, theirs = mp.Pipe()
+    process = mp.Process(target=measure_process, args=(base_url, settings, theirs), daemon=True)
+    process.start()
+    grace = 0.0
+    try:
+        report: MeasureReport = receive(ours, settings.duration + PHASE_TIMEOUT, "the measurement")
+        grace = 10.0
+        return report
+    finally:
+        stop_child(process, grace)
+
+
+# One round: one device count against one fresh server.
+
+
+@dataclass
+class RoundResult:
+    devices: int
+    sessions: PhaseReport
+    connect: PhaseReport
+    rss_before_kib: int
+    rss_after_kib: int
+    measured: MeasureReport
+    dropped: PhaseReport
+    server_warnings: list[str]
+
+
+@dataclass
+class Options:
+    devices: list[int]
+    rate: float
+    duration: float
+    customers: int
+    client_procs: int
+    settle: float
+    db: str | None
+    redis: str | None
+    resume_events: int
+    resume_repeats: int
+    log_dir: Path | None
+
+    def server_log(self, devices: int) -> Path | None:
+        return self.log_dir / f"server-{devices}.log" if self.log_dir else None
+
+    def measure_settings(self) -> MeasureSettings:
+        return MeasureSettings(self.customers, self.rate, self.duration, self.resume_events, self.resume_repeats)
+
+
+def run_round(mp: SpawnContext, options: Options, devices: int) -> RoundResult:
+    customers = devices // 2
+    with (
+        running_server(options.db, options.redis, options.server_log(devices)) as server,
+        idle_fleet(mp, server.base_url, customers, options.client_procs) as fleet,
+    ):
+        progress(f"{devices} devices: opening {customers} customers x 2 sessions")
+        sessions = fleet.reports("opening sessions")
+        rss_before = rss_kib(server.process.pid)
+        progress(f"  {sessions.done} sessions in {sessions.seconds:.1f} s; connecting the devices")
+        fleet.command("connect")
+        connected = fleet.reports("connecting")
+        time.sleep(options.settle)
+        rss_after = rss_kib(server.process.pid)
+        progress(f"  {connected.done} connected in {connected.seconds:.1f} s; measuring latency")
+        measured = run_measurement(mp, server.base_url, options.measure_settings())
+        progress("  closing the devices")
+        fleet.command("close")
+        dropped = fleet.reports("closing")
+    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped, server.warnings)
+
+
+# The report.
+
+
+def machine() -> str:
+    model = proc_field("/proc/cpuinfo", "model name")
+    mem_kib = int(proc_field("/proc/meminfo", "MemTotal").split()[0])
+    return (
+        f"{model}, {os.cpu_count()} cores, {mem_kib / 2**20:.1f} GiB RAM, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def errors_text(errors: Counter[str]) -> str:
+    return ", ".join(f"{name}: {count}" for name, count in errors.most_common()) or "none"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def latency_rows(m: MeasureReport) -> list[tuple[str, str]]:
+    lat, lags = m.latencies, m.send_lags
+    if not lat:
+        return [("write->device samples / writes", f"0 / {m.writes}")]
+    return [
+        ("write->device samples / writes", f"{len(lat)} / {m.writes}"),
+        ("write->device p50 (ms)", ms(percentile(lat, 50))),
+        ("write->device p95 (ms)", ms(percentile(lat, 95))),
+        ("write->device p99 (ms)", ms(percentile(lat, 99))),
+        ("write->device max (ms)", ms(lat[-1])),
+        ("client send lag p99 / max (ms)", f"{ms(percentile(lags, 99))} / {ms(lags[-1])}"),
+    ]
+
+
+def round_rows(r: RoundResult) -> list[tuple[str, str]]:
+    resume = r.measured.resume_seconds
+    return [
+        ("idle devices connected / asked", f"{r.connect.done} / {r.devices // 2 * 2}"),
+        ("sessions opened per s", f"{r.sessions.done / r.sessions.seconds:.0f}" if r.sessions.seconds else "-"),
+        ("connect + hello/welcome, all (s)", f"{r.connect.seconds:.1f}"),
+        ("server RSS before / after (MiB)", f"{r.rss_before_kib / 1024:.1f} / {r.rss_after_kib / 1024:.1f}"),
+        ("RSS per idle connection (KiB)", f"{(r.rss_after_kib - r.rss_before_kib) / max(r.connect.done, 1):.1f}"),
+        *latency_rows(r.measured),
+        ("write->device errors", errors_text(r.measured.errors)),
+        ("resume events median (ms)", ms(statistics.median(resume)) if resume else "-"),
+        ("resume min / max (ms)", f"{ms(min(resume))} / {ms(max(resume))}" if resume else "-"),
+        ("session / connect errors", f"{errors_text(r.sessions.errors)} / {errors_text(r.connect.errors)}"),
+        ("idle sockets dropped by server", errors_text(r.dropped.errors)),
+    ]
+
+
+def align(cell: str, width: int, left: bool) -> str:
+    return cell.ljust(width) if left else cell.rjust(width)
+
+
+def table(results: list[RoundResult]) -> str:
+    columns = [round_rows(r) for r in results]
+    labels = [label for label, _ in columns[0]]
+    header = ["devices", *(str(r.devices) for r in results)]
+    rows = [header, *([label, *(col[i][1] for col in columns)] for i, label in enumerate(labels))]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    lines = ["  ".join(align(cell, widths[c], c == 0) for c, cell in enumerate(row)) for row in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def report(options: Options, results: list[RoundResult]) -> str:
+    database = "PostgreSQL (--db)" if options.db and not options.db.startswith("sqlite") else "SQLite, fresh file"
+    warnings = Counter(w for r in results for w in r.server_warnings)
+    where = f" (logs in {options.log_dir})" if options.log_dir else " (keep the logs with --log-dir)"
+    lines = [
+        "Omnicart live stream benchmark",
+        f"machine:  {machine()}",
+        f"command:  {shlex.join(sys.orig_argv)}",
+        f"server:   omnicart serve --dev, 1 process, {database}, fan-out {'Redis' if options.redis else 'in-process'};"
+        " a fresh server per device count",
+        f"clients:  {options.client_procs} processes of idle devices (N/2 customers x 2 devices, idle, since=0)",
+        f"latency:  {options.customers} customers (writer over HTTP + listener socket), "
+        f"{options.rate:g} writes/s for {options.duration:g} s, open loop",
+        f"resume:   hello(since=0) -> {options.resume_events}th event frame, {options.resume_repeats} repeats",
+        "",
+        table(results),
+        "",
+        f"server log warnings/errors: {warnings.total()}{where if warnings else ''}",
+        *(f"  {count:>5} x {line[:200]}" for line, count in warnings.most_common(10)),
+    ]
+    return "\n".join(lines)
+
+
+# Command line.
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.bench_stream", description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, nargs="+", default=[1000, 10000], help="idle device counts to run")
+    parser.add_argument("--rate", type=float, default=200, help="writes per second in total, open loop")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of writes per device count")
+    parser.add_argument("--customers", type=int, default=50, help="writer/listener customers of the latency test")
+    parser.add_argument("--client-procs", type=int, default=4, help="processes holding the idle devices")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds between last welcome and reading RSS")
+    parser.add_argument("--db", help="database URL (default: a fresh SQLite file per device count)")
+    parser.add_argument("--redis", help="Redis URL for the server's fan-out")
+    parser.add_argument("--resume-events", type=int, default=1000, help="events a resuming device has missed")
+    parser.add_argument("--resume-repeats", type=int, default=5, help="resumes to take the median of")
+    parser.add_argument("--log-dir", type=Path, help="keep each server's log here as server-<devices>.log")
+    args = parser.parse_args(argv)
+    if min(args.devices) < 2 or args.resume_events < 2 or args.rate <= 0 or args.duration <= 0:
+        parser.error("--devices and --resume-events must be at least 2, --rate and --duration positive")
+    if args.customers < 1 or args.client_procs < 1 or args.resume_repeats < 1:
+        parser.error("--customers, --client-procs and --resume-repeats must be at least 1")
+    return Options(**vars(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
+    raise_nofile_limit()
+    mp = multiprocessing.get_context("spawn")
+    try:
+        results = [run_round(mp, options, devices) for devices in options.devices]
+    except KeyboardInterrupt:
+        progress("interrupted; the server and client processes are stopped")
+        return 130
+    print(report(options, results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
