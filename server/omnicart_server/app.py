@@ -26,6 +26,7 @@ from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
 from omnicart_server.stream.routes import ROUTES as STREAM_ROUTES
 from omnicart_server.strict_body import StrictBodyRequest
 from omnicart_server.transactions.routes import ROUTES as TRANSACTION_ROUTES
+from omnicart_server.webhooks.routes import ROUTES as WEBHOOK_ROUTES
 
 VERSION = "0.1.0"
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> Litestar:
             *CUSTOMER_ROUTES,
             *ASSIST_ROUTES,
             *TRANSACTION_ROUTES,
+            *WEBHOOK_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],

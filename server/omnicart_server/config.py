@@ -69,6 +69,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """JSON file of transaction kinds as state machines; None ships checkout, booking, return, support_case."""
     transaction_lease_seconds: int = 120
     """How long a device keeps driving a transaction after its last step, unless another takes it over."""
+    cart_abandoned_after_seconds: int = 24 * 3600
+    """An untouched non-empty cart emits cart.abandoned once after this long; 0 never."""
+    anonymous_purge_after_seconds: int = 30 * 24 * 3600
+    """Anonymous customers (no identity, no order) inactive this long are deleted; 0 never."""
+    jobs_interval_seconds: float = 30.0
+    """How often the background jobs (abandonment, purge, webhook fan-out) run, in one process at a time."""
+    webhook_max_attempts: int = 8
+    webhook_retry_base_seconds: float = 5.0
+    """Retries wait base x 4^(attempt-1): 5 s, 20 s, 80 s ... then the delivery is parked."""
+    webhook_timeout_seconds: float = 10.0
     merge_strategy: str = "sum_quantities"
     """How carts merge when an anonymous customer logs in as a known one (omnicart.protocol.MergeStrategy)."""
     hello_timeout_seconds: float = 10.0

@@ -18,11 +18,10 @@ from omnicart_server.carts.service import CartService
 from omnicart_server.catalog.loader import Catalog, load_catalog
 from omnicart_server.config import Settings
 from omnicart_server.customers.service import CustomerService
-from omnicart_server.db import idempotency
 from omnicart_server.db.engine import create_engines
-from omnicart_server.db.writer import Writer, WriteTxn, create_writer
-from omnicart_server.events.log import prune_events
+from omnicart_server.db.writer import Writer, create_writer
 from omnicart_server.handoff.service import HandoffService
+from omnicart_server.jobs.runner import JobRunner
 from omnicart_server.metrics import count_committed_events, watch_fanout
 from omnicart_server.ratelimit import RateLimiter
 from omnicart_server.sessions.service import SessionService
@@ -31,6 +30,9 @@ from omnicart_server.stream.hub import Hub
 from omnicart_server.stream.redis_bus import RedisFanOut
 from omnicart_server.transactions.machine import load_machines
 from omnicart_server.transactions.service import TransactionService
+from omnicart_server.webhooks.dispatcher import WebhookDispatcher
+from omnicart_server.webhooks.outbox import WebhookOutbox
+from omnicart_server.webhooks.service import WebhookService
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,9 @@ class ServerContext:
     customers: CustomerService
     assist: AssistService
     transactions: TransactionService
+    outbox: WebhookOutbox
+    webhooks: WebhookService
+    jobs: JobRunner
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -73,6 +78,9 @@ class ServerContext:
             if settings.redis_url
             else FanOut(hub, settings.presence_grace_seconds)
         )
+        outbox = WebhookOutbox()
+        writer.on_append(outbox.record)
+        dispatcher = WebhookDispatcher(writer, read_engine, settings)
         watch_fanout(fanout)
         writer.on_commit(count_committed_events)
         writer.on_commit(fanout.publish)
@@ -106,6 +114,9 @@ class ServerContext:
                 timedelta(seconds=settings.transaction_lease_seconds),
                 catalog.currency,
             ),
+            outbox=outbox,
+            webhooks=WebhookService(writer, read_engine, outbox),
+            jobs=JobRunner(writer, read_engine, settings, outbox, dispatcher),
             customers=CustomerService(
                 writer, read_engine, sessions, limits, catalog.currency, MergeStrategy(settings.merge_strategy)
             ),
@@ -114,7 +125,8 @@ class ServerContext:
     async def start(self) -> None:
         await self.writer.start()
         await self.fanout.start()
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="omnicart-housekeeping"))
+        await self.outbox.refresh(self.read_engine)
+        self._tasks.append(asyncio.create_task(self.jobs.run_forever(), name="omnicart-jobs"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -123,27 +135,7 @@ class ServerContext:
                 await task
         await self.fanout.stop()
         await self.limiter.close()
+        await self.jobs.close()
         await self.writer.stop()
         await self.write_engine.dispose()
         await self.read_engine.dispose()
-
-    async def _housekeeping(self) -> None:
-        """Run retention now and then; several processes doing it at once is harmless."""
-        while True:
-            try:
-                answers, pruned = await self.writer.run(self._apply_retention)
-                if answers or pruned:
-                    logger.info("retention dropped %d idempotency records and %d events", answers, pruned)
-            except Exception:
-                logger.exception("retention job failed; will try again")
-            await asyncio.sleep(self.settings.housekeeping_interval_seconds)
-
-    async def _apply_retention(self, txn: WriteTxn) -> tuple[int, int]:
-        """Drop stored answers and events past their retention; returns how many of each."""
-        settings = self.settings
-        answers = await idempotency.purge_before(
-            txn.conn, txn.now - timedelta(seconds=settings.idempotency_retention_seconds)
-        )
-        if settings.event_retention_seconds == 0:
-            return answers, 0
-        return answers, await prune_events(txn.conn, txn.now - timedelta(seconds=settings.event_retention_seconds))

@@ -48,6 +48,14 @@ from omnicart.protocol.transactions import (
     Transaction,
     TransactionList,
 )
+from omnicart.protocol.webhooks import (
+    CreateWebhook,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryList,
+    Webhook,
+    WebhookList,
+)
 
 __all__ = [
     "HANDOFF_ALPHABET",
@@ -69,8 +77,12 @@ __all__ = [
     "CloseCode",
     "ConfirmPayment",
     "CreateSession",
+    "CreateWebhook",
     "CustomerMerged",
     "CustomerProfile",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryList",
     "DeviceSession",
     "ErrorCode",
     "Event",
@@ -102,5 +114,7 @@ __all__ = [
     "TimelineEntry",
     "Transaction",
     "TransactionList",
+    "Webhook",
+    "WebhookList",
     "Welcome",
 ]

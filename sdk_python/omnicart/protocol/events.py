@@ -24,6 +24,7 @@ class EventKind:
     TRANSACTION_UPDATED = "transaction.updated"
     TRANSACTION_TAKEN_OVER = "transaction.taken_over"
     ORDER_CREATED = "order.created"
+    CART_ABANDONED = "cart.abandoned"
     HANDOFF_OFFERED = "handoff.offered"
     HANDOFF_CLAIMED = "handoff.claimed"
 

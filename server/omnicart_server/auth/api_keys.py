@@ -20,7 +20,8 @@ KEY_PREFIX = "ock_"
 IDENTITY_WRITE = "identity:write"
 AGENT = "agent"
 PAYMENTS = "payments"
-SCOPES = (IDENTITY_WRITE, AGENT, PAYMENTS, "admin")
+ADMIN = "admin"
+SCOPES = (IDENTITY_WRITE, AGENT, PAYMENTS, ADMIN)
 """Scopes a key can carry: identity linking, call-center agents, payment confirmation, operations."""
 
 

@@ -49,6 +49,7 @@ async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Ca
             lines=_encoder.encode(contents.lines).decode(),
             next_line_no=contents.next_line_no,
             updated_at=txn.now,
+            abandoned_at=None,
         )
     )
     return _cart_at(row.id, version, row.currency, contents.lines, txn.now)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -99,6 +100,8 @@ class CartRow(Base):
     next_line_no: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """Set when cart.abandoned was emitted for the current contents; the next change clears it."""
 
     __table_args__ = (
         # One active cart per customer, whatever the application does.
@@ -210,6 +213,74 @@ class OrderRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+AUTO_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit autoincrement key (SQLite autoincrements only INTEGER PRIMARY KEY)."""
+
+
+class JobLease(Base):
+    """Who runs a background job now: one process at a time across the deployment."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[str] = mapped_column(Text)
+    """Space-separated event kinds, or '*'."""
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WebhookOutbox(Base):
+    """An event some endpoint wants, written in the same transaction as the event itself."""
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(64))
+    fanned_out: Mapped[bool] = mapped_column(Boolean, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: pending, delivered, or parked after the last retry."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    outbox_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "outbox_id", name="uq_webhook_deliveries_endpoint_outbox"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+
+class WebhookAttempt(Base):
+    """One try to deliver: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
 class ApiKey(Base):
     """A trusted backend's key; only its SHA-256 is stored, so a database leak does not leak keys."""
 
@@ -233,3 +304,8 @@ identities = cast("Table", IdentityRow.__table__)
 assist_consents = cast("Table", AssistConsent.__table__)
 transactions = cast("Table", TransactionRow.__table__)
 orders = cast("Table", OrderRow.__table__)
+job_leases = cast("Table", JobLease.__table__)
+webhook_endpoints = cast("Table", WebhookEndpoint.__table__)
+webhook_outbox = cast("Table", WebhookOutbox.__table__)
+webhook_deliveries = cast("Table", WebhookDelivery.__table__)
+webhook_attempts = cast("Table", WebhookAttempt.__table__)

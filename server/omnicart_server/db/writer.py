@@ -41,16 +41,19 @@ class CommittedEvent:
 
 
 CommitListener = Callable[[list[CommittedEvent]], None]
+AppendHook = Callable[["WriteTxn", str, Event], Awaitable[None]]
+"""Runs inside the transaction that appends an event (the webhook outbox is written this way)."""
 
 
 class WriteTxn:
     """What a unit of work may do: lock its customer, write rows, append events to the customer's log."""
 
-    def __init__(self, conn: AsyncConnection, *, row_locks: bool) -> None:
+    def __init__(self, conn: AsyncConnection, *, row_locks: bool, append_hooks: list[AppendHook]) -> None:
         self.conn = conn
         self.now = datetime.now(UTC)
         self.appended: list[CommittedEvent] = []
         self._row_locks = row_locks
+        self._append_hooks = append_hooks
 
     async def lock_customer(self, customer_id: str) -> int | None:
         """Hold the customer for the rest of the transaction; return its head seq, or None if there is none."""
@@ -78,6 +81,8 @@ class WriteTxn:
             )
         )
         self.appended.append(CommittedEvent(customer_id, event))
+        for hook in self._append_hooks:
+            await hook(self, customer_id, event)
         return event
 
 
@@ -90,9 +95,13 @@ class Writer:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._listeners: list[CommitListener] = []
+        self._append_hooks: list[AppendHook] = []
 
     def on_commit(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
+
+    def on_append(self, hook: AppendHook) -> None:
+        self._append_hooks.append(hook)
 
     def _notify(self, committed: list[CommittedEvent]) -> None:
         if not committed:
@@ -118,7 +127,7 @@ class RowLockWriter(Writer):
 
     async def run(self, work: Work[T]) -> T:
         async with self._engine.begin() as conn:
-            txn = WriteTxn(conn, row_locks=True)
+            txn = WriteTxn(conn, row_locks=True, append_hooks=self._append_hooks)
             result = await work(txn)
         self._notify(txn.appended)
         return result
@@ -175,7 +184,7 @@ class GroupCommitWriter(Writer):
         try:
             async with self._engine.connect() as conn, conn.begin():
                 for job in group:
-                    txn = WriteTxn(conn, row_locks=False)
+                    txn = WriteTxn(conn, row_locks=False, append_hooks=self._append_hooks)
                     try:
                         async with conn.begin_nested():
                             result = await job.work(txn)
