@@ -71,7 +71,7 @@ class ServerContext:
         )
         catalog = load_catalog(settings.catalog)
         write_engine, read_engine = create_engines(settings.db_url, settings.db_pool_size)
-        writer = create_writer(write_engine, sqlite=settings.is_sqlite)
+        writer = create_writer(write_engine, settings.db_url)
         hub = Hub(settings.max_sockets_per_customer)
         fanout: FanOut = (
             RedisFanOut(hub, settings.presence_grace_seconds, settings.redis_url, read_engine)

@@ -7,6 +7,7 @@ and on the stream; its refresh fails once consent is gone. Agent writes carry th
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from omnicart_server.auth.api_keys import AGENT, IDENTITY_WRITE, TrustedBackend
 from omnicart_server.customers.identities import normalize_identity
 from omnicart_server.db.models import assist_consents, identities, sessions
 from omnicart_server.errors import Forbidden, InvalidBody, NotFound
-from omnicart_server.sessions.service import AgentGrant, Pick, follow_merges
+from omnicart_server.sessions.service import AgentGrant, Pick
 
 if TYPE_CHECKING:
     from omnicart_server.auth.tokens import TokenSigner
@@ -50,25 +51,25 @@ class AssistService:
         ttl = timedelta(seconds=self._settings.assist_pin_ttl_seconds)
 
         async def work(txn: WriteTxn) -> AssistOffer:
-            await txn.lock_customer(shopper.customer_id)
+            me = replace(shopper, customer_id=await txn.hold_customer(shopper.customer_id))
             pin, pin_hash = await self._unused_pin(txn)
             consent_id = "cns_" + secrets.token_hex(8)
             await txn.conn.execute(
                 insert(assist_consents).values(
                     id=consent_id,
-                    customer_id=shopper.customer_id,
-                    granted_by=shopper.session_id,
+                    customer_id=me.customer_id,
+                    granted_by=me.session_id,
                     pin_hash=pin_hash,
                     pin_expires_at=txn.now + ttl,
                     created_at=txn.now,
                 )
             )
             await txn.append_event(
-                shopper.customer_id,
+                me.customer_id,
                 EventKind.ASSIST_OFFERED,
                 {"consent_id": consent_id, "expires_at": (txn.now + ttl).isoformat()},
-                session_id=shopper.session_id,
-                channel=shopper.channel,
+                session_id=me.session_id,
+                channel=me.channel,
             )
             return AssistOffer(consent_id=consent_id, pin=pin, expires_at=txn.now + ttl)
 
@@ -127,12 +128,12 @@ class AssistService:
         consent = (await txn.conn.execute(query)).one_or_none()
         if consent is None:
             raise NotFound("No live assist PIN like this; ask the shopper to read the PIN on their screen again.")
-        await txn.lock_customer(consent.customer_id)
+        customer_id = await txn.hold_customer(consent.customer_id)
         # Single use: the consent stands, the PIN is spent.
         await txn.conn.execute(
             update(assist_consents).where(assist_consents.c.id == consent.id).values(pin_expires_at=txn.now)
         )
-        return consent.customer_id, consent.id
+        return customer_id, consent.id
 
     async def _trusted_consent(self, txn: WriteTxn, request: AgentPickup) -> tuple[str, str]:
         assert request.kind is not None and request.value is not None
@@ -146,8 +147,7 @@ class AssistService:
         ).scalar_one_or_none()
         if owner is None:
             raise NotFound("No customer has this identity.")
-        await txn.lock_customer(owner)
-        customer_id = await follow_merges(txn, owner)
+        customer_id = await txn.hold_customer(owner)
         consent_id = "cns_" + secrets.token_hex(8)
         await txn.conn.execute(
             insert(assist_consents).values(
@@ -167,9 +167,9 @@ class AssistService:
             raise Forbidden("Only the shopper can withdraw consent.")
 
         async def work(txn: WriteTxn) -> None:
-            await txn.lock_customer(shopper.customer_id)
+            me = replace(shopper, customer_id=await txn.hold_customer(shopper.customer_id))
             consent = select(assist_consents.c.revoked_at).where(
-                assist_consents.c.id == consent_id, assist_consents.c.customer_id == shopper.customer_id
+                assist_consents.c.id == consent_id, assist_consents.c.customer_id == me.customer_id
             )
             row = (await txn.conn.execute(consent)).one_or_none()
             if row is None:
@@ -180,14 +180,14 @@ class AssistService:
                 update(assist_consents).where(assist_consents.c.id == consent_id).values(revoked_at=txn.now)
             )
             await txn.append_event(
-                shopper.customer_id,
+                me.customer_id,
                 EventKind.ASSIST_REVOKED,
                 {"consent_id": consent_id},
-                session_id=shopper.session_id,
-                channel=shopper.channel,
+                session_id=me.session_id,
+                channel=me.channel,
             )
             agents = select(sessions.c.id).where(sessions.c.consent_id == consent_id, sessions.c.revoked_at.is_(None))
             for session_id in list((await txn.conn.execute(agents)).scalars()):
-                await self._sessions.revoke_in(txn, shopper, session_id)
+                await self._sessions.revoke_in(txn, me, session_id)
 
         await self._writer.run(work)

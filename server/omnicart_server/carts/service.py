@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,10 @@ from omnicart_server.errors import CartLocked, NotFound, VersionConflict
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from omnicart_server.catalog.loader import Catalog
+    from omnicart_server.db.executor import Executor
     from omnicart_server.db.writer import Writer, WriteTxn
     from omnicart_server.sessions.service import Device
 
@@ -55,7 +57,7 @@ async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Ca
     return _cart_at(row.id, version, row.currency, contents.lines, txn.now)
 
 
-async def active_cart_row(conn: AsyncConnection, customer_id: str) -> Row[Any]:
+async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
     row = (
         await conn.execute(select(carts).where(carts.c.customer_id == customer_id, carts.c.status == "active"))
     ).one_or_none()
@@ -64,7 +66,7 @@ async def active_cart_row(conn: AsyncConnection, customer_id: str) -> Row[Any]:
     return row
 
 
-async def cart_is_locked(conn: AsyncConnection, customer_id: str) -> bool:
+async def cart_is_locked(conn: Executor, customer_id: str) -> bool:
     """Whether a transaction of the customer is in a state that locks the cart (a checkout completing)."""
     query = select(transactions.c.id).where(transactions.c.customer_id == customer_id, transactions.c.locks_cart)
     return (await conn.execute(query.limit(1))).first() is not None
@@ -107,16 +109,16 @@ class CartService:
         )
 
         async def work(txn: WriteTxn) -> tuple[Cart, bool]:
-            await txn.lock_customer(device.customer_id)
+            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
             if idempotency_key:
-                stored = await idempotency.find_response(txn.conn, device.customer_id, idempotency_key, fingerprint)
+                stored = await idempotency.find_response(txn.conn, me.customer_id, idempotency_key, fingerprint)
                 if stored is not None:
                     return _cart_decoder.decode(stored.body), True
-            cart = await self._apply_locked(txn, device, request)
+            cart = await self._apply_locked(txn, me, request)
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(cart))
                 await idempotency.store_response(
-                    txn.conn, device.customer_id, idempotency_key, fingerprint, response, txn.now
+                    txn.conn, me.customer_id, idempotency_key, fingerprint, response, txn.now
                 )
             return cart, False
 

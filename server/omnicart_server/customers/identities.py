@@ -15,6 +15,8 @@ _HANDLE = re.compile(r"^[a-z0-9._]{1,30}$")
 def normalize_identity(kind: str, value: str) -> str:
     """The canonical value: lowercase email, E.164 phone (also for WhatsApp), Instagram handle without '@'."""
     value = value.strip()
+    if not value:
+        raise InvalidIdentity(f"An identity of kind {kind} needs a value.")
     if kind == "email":
         # Mailbox names are case-insensitive at every provider that matters; RFC 5321 leaves it to them.
         email = value.lower()

@@ -21,9 +21,20 @@ from omnicart_server.carts.merge import merge_carts
 from omnicart_server.carts.ops import CartContents, CartLimits
 from omnicart_server.carts.service import active_cart_row, lines_of, write_cart
 from omnicart_server.customers.identities import normalize_identity
-from omnicart_server.db.models import carts, customers, events, identities, orders, sessions, transactions
+from omnicart_server.db.models import (
+    assist_consents,
+    carts,
+    customers,
+    events,
+    handoff_codes,
+    idempotency_keys,
+    identities,
+    orders,
+    sessions,
+    transactions,
+)
 from omnicart_server.errors import NotFound
-from omnicart_server.sessions.service import Pick, create_customer, follow_merges
+from omnicart_server.sessions.service import Pick, create_customer
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -90,8 +101,15 @@ class CustomerService:
             (await txn.conn.execute(select(sessions.c.id).where(sessions.c.customer_id == anonymous))).scalars()
         )
         # Everything of the person moves to the known customer; the anonymous one keeps only its log.
-        for table in (sessions, identities, transactions, orders):
+        for table in (sessions, identities, transactions, orders, assist_consents, handoff_codes):
             await txn.conn.execute(update(table).where(table.c.customer_id == anonymous).values(customer_id=known))
+        # Stored answers too, so a write retried after the login is still answered, not applied again.
+        known_keys = select(idempotency_keys.c.key).where(idempotency_keys.c.customer_id == known)
+        await txn.conn.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.customer_id == anonymous, idempotency_keys.c.key.not_in(known_keys))
+            .values(customer_id=known)
+        )
         await txn.conn.execute(update(customers).where(customers.c.id == anonymous).values(merged_into=known))
         report = LinkReport(
             customer_id=known,
@@ -128,8 +146,7 @@ class CustomerService:
         async def pick_customer(txn: WriteTxn, session_id: str) -> Pick:
             owner = await _owner_of(txn, identity)
             if owner is not None:
-                await txn.lock_customer(owner)
-                return Pick(await follow_merges(txn, owner))
+                return Pick(await txn.hold_customer(owner))
             customer_id = await create_customer(txn, self._currency)
             await _attach(txn, identity, customer_id, session_id=session_id, channel=request.channel)
             return Pick(customer_id)

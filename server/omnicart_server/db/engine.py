@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
+def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
     """WAL lets readers run beside the writer; synchronous=FULL fsyncs every commit so an ack survives power loss."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over BEGIN from the driver: pysqlite's own transaction handling breaks SAVEPOINT (SQLAlchemy docs,
         # "Serializable isolation / Savepoints / Transactional DDL").
@@ -25,7 +25,7 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # The writer takes the write lock up front, so a transaction never fails half-way on "database is locked";
         # other processes wait up to the busy timeout.
@@ -39,8 +39,19 @@ def create_engines(db_url: str, pool_size: int = 10) -> tuple[AsyncEngine, Async
         # Kept connections only: overflow connections are closed after each use, and reopening them cost 30 % of
         # read and write throughput (BENCHMARKS.md).
         read = create_async_engine(db_url, pool_size=16, max_overflow=0)
-        _sqlite_pragmas(write, writer=True)
-        _sqlite_pragmas(read, writer=False)
+        _sqlite_pragmas(write.sync_engine, writer=True)
+        _sqlite_pragmas(read.sync_engine, writer=False)
         return write, read
     engine = create_async_engine(db_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     return engine, engine
+
+
+def create_sqlite_writer_engine(db_url: str) -> Engine:
+    """A sync engine on the same file for the single writer (db/executor.py says why).
+
+    One connection, used by one task at a time but from two threads (BEGIN and COMMIT run off the loop).
+    """
+    url = make_url(db_url).set(drivername="sqlite+pysqlite")
+    engine = create_engine(url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False})
+    _sqlite_pragmas(engine, writer=True)
+    return engine

@@ -13,7 +13,7 @@ from omnicart_server.db.models import idempotency_keys
 from omnicart_server.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from omnicart_server.db.executor import Executor
 
 MAX_KEY_LENGTH = 255
 
@@ -36,7 +36,7 @@ def request_fingerprint(route: str, canonical_body: bytes) -> str:
     return hashlib.sha256(route.encode() + b"\n" + canonical_body).hexdigest()
 
 
-async def find_response(conn: AsyncConnection, customer_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+async def find_response(conn: Executor, customer_id: str, key: str, fingerprint: str) -> StoredResponse | None:
     """The stored answer for this key, or None; the same key with another request is refused."""
     row = (
         await conn.execute(
@@ -55,7 +55,7 @@ async def find_response(conn: AsyncConnection, customer_id: str, key: str, finge
 
 
 async def store_response(
-    conn: AsyncConnection, customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime
+    conn: Executor, customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime
 ) -> None:
     await conn.execute(
         insert(idempotency_keys).values(
@@ -69,7 +69,7 @@ async def store_response(
     )
 
 
-async def purge_before(conn: AsyncConnection, cutoff: datetime) -> int:
+async def purge_before(conn: Executor, cutoff: datetime) -> int:
     """Forget answers older than the retention window; returns how many were dropped."""
     result = await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
     return result.rowcount

@@ -20,10 +20,13 @@ import msgspec
 from sqlalchemy import insert, select, update
 
 from omnicart.protocol.events import Event
+from omnicart_server.db.engine import create_sqlite_writer_engine
+from omnicart_server.db.executor import Executor, InlineConnection
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ AppendHook = Callable[["WriteTxn", str, Event], Awaitable[None]]
 class WriteTxn:
     """What a unit of work may do: lock its customer, write rows, append events to the customer's log."""
 
-    def __init__(self, conn: AsyncConnection, *, row_locks: bool, append_hooks: list[AppendHook]) -> None:
+    def __init__(self, conn: Executor, *, row_locks: bool, append_hooks: list[AppendHook]) -> None:
         self.conn = conn
         self.now = datetime.now(UTC)
         self.appended: list[CommittedEvent] = []
@@ -61,6 +64,22 @@ class WriteTxn:
         if self._row_locks:
             query = query.with_for_update()
         return (await self.conn.execute(query)).scalar_one_or_none()
+
+    async def hold_customer(self, customer_id: str) -> str:
+        """Lock the customer, and the one it was merged into since the caller looked: the customer to write to.
+
+        No deadlock with a merge (which locks both in id order): this only reaches for the second customer once
+        `merged_into` is set, that is once the merge has committed and let go of both.
+        """
+        for _ in range(16):
+            query = select(customers.c.merged_into).where(customers.c.id == customer_id)
+            if self._row_locks:
+                query = query.with_for_update()
+            merged_into = (await self.conn.execute(query)).scalar_one_or_none()
+            if merged_into is None:
+                return customer_id
+            customer_id = merged_into
+        raise RuntimeError(f"merge chain too long at {customer_id}")
 
     async def append_event(
         self, customer_id: str, kind: str, data: dict[str, Any], *, session_id: str | None, channel: str | None
@@ -92,7 +111,7 @@ Work = Callable[[WriteTxn], Awaitable[T]]
 class Writer:
     """Runs units of work durably; listeners hear of their events after commit."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine | None) -> None:
         self._engine = engine
         self._listeners: list[CommitListener] = []
         self._append_hooks: list[AppendHook] = []
@@ -126,6 +145,7 @@ class RowLockWriter(Writer):
     """PostgreSQL: one transaction per unit, serialized per customer by the row lock."""
 
     async def run(self, work: Work[T]) -> T:
+        assert self._engine is not None
         async with self._engine.begin() as conn:
             txn = WriteTxn(conn, row_locks=True, append_hooks=self._append_hooks)
             result = await work(txn)
@@ -140,10 +160,11 @@ class _Job(Generic[T]):
 
 
 class GroupCommitWriter(Writer):
-    """SQLite: one writer task, many units per commit, each in its own SAVEPOINT."""
+    """SQLite: one writer task, many units per commit, each in its own SAVEPOINT, statements run inline."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(None)
+        self._sync_engine = engine
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -155,6 +176,7 @@ class GroupCommitWriter(Writer):
             await self._queue.put(None)
             await self._task
             self._task = None
+        self._sync_engine.dispose()
 
     async def run(self, work: Work[T]) -> T:
         if self._task is None:
@@ -181,24 +203,29 @@ class GroupCommitWriter(Writer):
     async def _commit_group(self, group: list[_Job[Any]]) -> None:
         outcomes: list[tuple[_Job[Any], BaseException | None, Any]] = []
         committed: list[CommittedEvent] = []
+        connection = self._sync_engine.connect()
         try:
-            async with self._engine.connect() as conn, conn.begin():
-                for job in group:
-                    txn = WriteTxn(conn, row_locks=False, append_hooks=self._append_hooks)
-                    try:
-                        async with conn.begin_nested():
-                            result = await job.work(txn)
-                    except Exception as exc:  # this unit alone is rolled back; the group goes on
-                        outcomes.append((job, exc, None))
-                    else:
-                        outcomes.append((job, None, result))
-                        committed.extend(txn.appended)
+            transaction = await asyncio.to_thread(connection.begin)  # BEGIN IMMEDIATE may wait for another process
+            inline = InlineConnection(connection)
+            for job in group:
+                txn = WriteTxn(inline, row_locks=False, append_hooks=self._append_hooks)
+                try:
+                    async with inline.begin_nested():
+                        result = await job.work(txn)
+                except Exception as exc:  # this unit alone is rolled back; the group goes on
+                    outcomes.append((job, exc, None))
+                else:
+                    outcomes.append((job, None, result))
+                    committed.extend(txn.appended)
+            await asyncio.to_thread(transaction.commit)  # the fsync: every caller in the group waits for it
         except Exception as exc:  # the commit itself failed: nobody in the group is acknowledged
             logger.exception("group commit of %d units failed", len(group))
+            await asyncio.to_thread(connection.close)
             for job in group:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        connection.close()
         for job, error, result in outcomes:
             if job.future.done():
                 continue
@@ -209,5 +236,8 @@ class GroupCommitWriter(Writer):
         self._notify(committed)
 
 
-def create_writer(engine: AsyncEngine, *, sqlite: bool) -> Writer:
-    return GroupCommitWriter(engine) if sqlite else RowLockWriter(engine)
+def create_writer(engine: AsyncEngine, db_url: str) -> Writer:
+    """The writer for the database of `db_url`: the group-commit writer on SQLite, row locks elsewhere."""
+    if db_url.startswith("sqlite"):
+        return GroupCommitWriter(create_sqlite_writer_engine(db_url))
+    return RowLockWriter(engine)

@@ -14,7 +14,9 @@ from omnicart_server.errors import LogTruncated
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from omnicart_server.db.executor import Executor
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -43,7 +45,7 @@ async def log_position(engine: AsyncEngine, customer_id: str) -> LogPosition:
         return await _position(conn, customer_id)
 
 
-async def _position(conn: AsyncConnection, customer_id: str) -> LogPosition:
+async def _position(conn: Executor, customer_id: str) -> LogPosition:
     row = (
         await conn.execute(
             select(customers.c.head_seq, customers.c.epoch, customers.c.pruned_seq).where(customers.c.id == customer_id)
@@ -72,7 +74,7 @@ async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: 
     return EventPage(events=page, head=position.head, has_more=last < position.head)
 
 
-async def prune_events(conn: AsyncConnection, cutoff: datetime) -> int:
+async def prune_events(conn: Executor, cutoff: datetime) -> int:
     """Drop events written before `cutoff`, recording per customer the last seq dropped; returns how many."""
     old = events.alias("old")
     newest_old_seq = (

@@ -20,7 +20,7 @@ from omnicart_server.sessions.service import Device
     tags=["handoff"],
     summary="A single-use code (and QR) for another device to continue as this customer",
     security=BEARER_SECURITY,
-    responses=problem_responses(401, 429),
+    responses=problem_responses(401, 403, 429),
 )
 async def offer_handoff(caller: Device, ctx: ServerContext) -> HandoffOffer:
     return await ctx.handoff.offer(caller)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from sqlalchemy import insert, select, update
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.handoff import HANDOFF_ALPHABET, ClaimHandoff, HandoffOffer
 from omnicart_server.db.models import handoff_codes
-from omnicart_server.errors import HandoffCodeExpired, HandoffCodeUnknown, HandoffCodeUsed, InvalidBody
+from omnicart_server.errors import Forbidden, HandoffCodeExpired, HandoffCodeUnknown, HandoffCodeUsed, InvalidBody
 from omnicart_server.sessions.service import Pick
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class HandoffService:
 
     async def offer(self, device: Device) -> HandoffOffer:
         """A new code for this device's customer, announced in the customer's log."""
+        if device.is_agent:
+            raise Forbidden("An agent cannot hand the customer off: a handoff gives a full shopper session.")
         await self._limiter.hit(
             f"handoff-offer:{device.customer_id}",
             self._settings.handoff_offers_per_customer_per_minute,
@@ -87,25 +90,25 @@ class HandoffService:
         ttl = timedelta(seconds=self._settings.handoff_ttl_seconds)
 
         async def work(txn: WriteTxn) -> HandoffOffer:
-            await txn.lock_customer(device.customer_id)
+            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
             handoff_id = "hof_" + secrets.token_hex(8)
             expires_at = txn.now + ttl
             await txn.conn.execute(
                 insert(handoff_codes).values(
                     id=handoff_id,
                     code_hash=code_hash(code),
-                    customer_id=device.customer_id,
-                    offered_by=device.session_id,
+                    customer_id=me.customer_id,
+                    offered_by=me.session_id,
                     created_at=txn.now,
                     expires_at=expires_at,
                 )
             )
             await txn.append_event(
-                device.customer_id,
+                me.customer_id,
                 EventKind.HANDOFF_OFFERED,
                 {"handoff_id": handoff_id, "expires_at": expires_at.isoformat()},
-                session_id=device.session_id,
-                channel=device.channel,
+                session_id=me.session_id,
+                channel=me.channel,
             )
             url = f"{self._settings.base_url}{CLAIM_PATH}#code={code}"
             return HandoffOffer(code=display_code(code), url=url, qr_svg=qr_svg(url), expires_at=expires_at)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -38,17 +38,6 @@ async def create_customer(txn: WriteTxn, currency: str) -> str:
     )
     await create_active_cart(txn, customer_id, currency)
     return customer_id
-
-
-async def follow_merges(txn: WriteTxn, customer_id: str) -> str:
-    """The customer that `customer_id` was merged into (through any chain of merges), or itself."""
-    for _ in range(16):
-        query = select(customers.c.merged_into).where(customers.c.id == customer_id)
-        merged_into = (await txn.conn.execute(query)).scalar_one_or_none()
-        if merged_into is None:
-            return customer_id
-        customer_id = merged_into
-    raise RuntimeError(f"merge chain too long at {customer_id}")
 
 
 AGENT_ROLE = "agent"
@@ -122,10 +111,7 @@ class SessionService:
                 return Pick(await create_customer(txn, self._currency))
             if await txn.lock_customer(known_customer) is None:
                 raise TokenInvalid("The customer of this customer token no longer exists; start a new session.")
-            current = await follow_merges(txn, known_customer)
-            if current != known_customer:
-                await txn.lock_customer(current)
-            return Pick(current)
+            return Pick(await txn.hold_customer(known_customer))
 
         return await self.open_for(request.channel, request.device, pick_customer)
 
@@ -260,8 +246,8 @@ class SessionService:
         """Revoke one of the caller's customer's sessions; revoking twice is not an error."""
 
         async def work(txn: WriteTxn) -> None:
-            await txn.lock_customer(by.customer_id)
-            await self.revoke_in(txn, by, session_id)
+            held = replace(by, customer_id=await txn.hold_customer(by.customer_id))
+            await self.revoke_in(txn, held, session_id)
 
         await self._writer.run(work)
 

@@ -39,6 +39,10 @@ class Machine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def state(self, name: str) -> StateSpec:
         return self.states[name]
 
+    def check_start(self, fields: dict[str, Any]) -> None:
+        """Refuse to start without the fields the initial state requires."""
+        self._check_fields(self.initial, fields)
+
     def check_move(self, current: str, target: str, fields: dict[str, Any], *, by: str = "device") -> None:
         """Refuse a move the machine does not allow, by this actor, or without the target's required fields."""
         here = self.states[current]
@@ -53,9 +57,12 @@ class Machine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 f"{target!r} is entered by the {self.states[target].entered_by} backend, not by a device.",
                 allowed_next=[name for name in here.next if self.states[name].entered_by == "device"],
             )
-        missing = [name for name in self.states[target].requires if fields.get(name) in (None, "")]
+        self._check_fields(target, fields)
+
+    def _check_fields(self, state: str, fields: dict[str, Any]) -> None:
+        missing = [name for name in self.states[state].requires if fields.get(name) in (None, "")]
         if missing:
-            raise MissingFields(f"{target!r} needs {', '.join(missing)} first.", missing=missing)
+            raise MissingFields(f"{state!r} needs {', '.join(missing)} first.", missing=missing)
 
 
 class MachineError(Exception):

@@ -7,6 +7,7 @@ cart edit can never interleave, and two devices pressing "pay" at once serialize
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,10 @@ from omnicart_server.transactions.machine import Machine, machine_for
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from omnicart_server.auth.api_keys import TrustedBackend
+    from omnicart_server.db.executor import Executor
     from omnicart_server.db.writer import Writer, WriteTxn
     from omnicart_server.sessions.service import Device
 
@@ -58,21 +60,22 @@ class TransactionService:
     async def start(self, device: Device, request: StartTransaction) -> Transaction:
         """A new transaction in its kind's initial state, driven by this device; checkout freezes the cart."""
         machine = machine_for(self._machines, request.kind)
+        machine.check_start(request.data)
 
         async def work(txn: WriteTxn) -> Transaction:
-            await txn.lock_customer(device.customer_id)
-            frozen = await _cart_now(txn.conn, device.customer_id) if machine.freezes_cart else None
+            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            frozen = await _cart_now(txn.conn, me.customer_id) if machine.freezes_cart else None
             transaction_id = "txn_" + secrets.token_hex(8)
             initial = machine.state(machine.initial)
             await txn.conn.execute(
                 insert(transactions).values(
                     id=transaction_id,
-                    customer_id=device.customer_id,
+                    customer_id=me.customer_id,
                     kind=request.kind,
                     state=machine.initial,
                     version=1,
                     data=_encoder.encode(request.data).decode(),
-                    driver_session_id=device.session_id,
+                    driver_session_id=me.session_id,
                     lease_expires_at=txn.now + self._lease,
                     frozen_cart=_encoder.encode(frozen).decode() if frozen else None,
                     locks_cart=initial.locks_cart,
@@ -81,8 +84,8 @@ class TransactionService:
                     updated_at=txn.now,
                 )
             )
-            await _announce(txn, device, EventKind.TRANSACTION_STARTED, transaction_id, kind=request.kind)
-            return await self._view_in(txn.conn, device.customer_id, transaction_id)
+            await _announce(txn, me, EventKind.TRANSACTION_STARTED, transaction_id, kind=request.kind)
+            return await self._view_in(txn.conn, me.customer_id, transaction_id)
 
         return await self._writer.run(work)
 
@@ -108,16 +111,16 @@ class TransactionService:
         fingerprint = idempotency.request_fingerprint(route, _encoder.encode(request)) if idempotency_key else ""
 
         async def work(txn: WriteTxn) -> tuple[Transaction, bool]:
-            await txn.lock_customer(device.customer_id)
+            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
             if idempotency_key:
-                stored = await idempotency.find_response(txn.conn, device.customer_id, idempotency_key, fingerprint)
+                stored = await idempotency.find_response(txn.conn, me.customer_id, idempotency_key, fingerprint)
                 if stored is not None:
                     return _view_decoder.decode(stored.body), True
-            view = await self._step_locked(txn, device, transaction_id, request)
+            view = await self._step_locked(txn, me, transaction_id, request)
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(view))
                 await idempotency.store_response(
-                    txn.conn, device.customer_id, idempotency_key, fingerprint, response, txn.now
+                    txn.conn, me.customer_id, idempotency_key, fingerprint, response, txn.now
                 )
             return view, False
 
@@ -159,26 +162,26 @@ class TransactionService:
         """This device drives from now on; the previous driver hears `transaction.taken_over` on its stream."""
 
         async def work(txn: WriteTxn) -> Transaction:
-            await txn.lock_customer(device.customer_id)
-            row = await _load(txn.conn, device.customer_id, transaction_id)
+            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            row = await _load(txn.conn, me.customer_id, transaction_id)
             if row.final:
                 raise TransactionFinished(f"The transaction is {row.state}: there is nothing left to drive.")
-            if row.driver_session_id != device.session_id:
+            if row.driver_session_id != me.session_id:
                 machine = machine_for(self._machines, row.kind)
                 data = _data_decoder.decode(row.data)
                 await self._write(
-                    txn, row, machine, state=row.state, data=data, driver=device.session_id, frozen=row.frozen_cart
+                    txn, row, machine, state=row.state, data=data, driver=me.session_id, frozen=row.frozen_cart
                 )
                 await _announce(
                     txn,
-                    device,
+                    me,
                     EventKind.TRANSACTION_TAKEN_OVER,
                     transaction_id,
                     kind=row.kind,
                     from_session=row.driver_session_id,
-                    to_session=device.session_id,
+                    to_session=me.session_id,
                 )
-            return await self._view_in(txn.conn, device.customer_id, transaction_id)
+            return await self._view_in(txn.conn, me.customer_id, transaction_id)
 
         return await self._writer.run(work)
 
@@ -198,8 +201,10 @@ class TransactionService:
             row = await _load(txn.conn, owner, transaction_id)
             machine = machine_for(self._machines, row.kind)
             paid = [name for name in machine.state(row.state).next if machine.state(name).entered_by == "payment"]
-            if row.final and request.status == "succeeded":
-                return await self._view_in(txn.conn, owner, transaction_id)  # already completed: the same order
+            if row.final:
+                if machine.state(row.state).entered_by == "payment" and request.status == "succeeded":
+                    return await self._view_in(txn.conn, owner, transaction_id)  # already completed: the same order
+                raise TransactionFinished(f"The {row.kind} is {row.state}: it takes no payment any more.")
             if not paid:
                 raise InvalidTransition(f"A {row.kind} in {row.state!r} is not waiting for a payment.", allowed_next=[])
             data = {**_data_decoder.decode(row.data), "payment_reference": request.reference}
@@ -212,8 +217,8 @@ class TransactionService:
                 await _announce_by_backend(txn, owner, transaction_id, kind=row.kind, state=back, previous=row.state)
             else:
                 await self._write(txn, row, machine, state=paid[0], data=data, driver=None, frozen=row.frozen_cart)
-                await self._create_order(txn, owner, row, request.reference)
                 await _announce_by_backend(txn, owner, transaction_id, kind=row.kind, state=paid[0], previous=row.state)
+                await self._create_order(txn, owner, row, request.reference)
             return await self._view_in(txn.conn, owner, transaction_id)
 
         return await self._writer.run(work)
@@ -286,7 +291,7 @@ class TransactionService:
             )
         )
 
-    async def _view_in(self, conn: AsyncConnection, customer_id: str, transaction_id: str) -> Transaction:
+    async def _view_in(self, conn: Executor, customer_id: str, transaction_id: str) -> Transaction:
         row = await _load(conn, customer_id, transaction_id)
         machine = machine_for(self._machines, row.kind)
         order_row = (await conn.execute(select(orders).where(orders.c.transaction_id == row.id))).one_or_none()
@@ -318,7 +323,7 @@ class TransactionService:
         )
 
 
-async def _load(conn: AsyncConnection, customer_id: str, transaction_id: str) -> Row[Any]:
+async def _load(conn: Executor, customer_id: str, transaction_id: str) -> Row[Any]:
     query = select(transactions).where(transactions.c.id == transaction_id, transactions.c.customer_id == customer_id)
     row = (await conn.execute(query)).one_or_none()
     if row is None:
@@ -326,7 +331,7 @@ async def _load(conn: AsyncConnection, customer_id: str, transaction_id: str) ->
     return row
 
 
-async def _cart_now(conn: AsyncConnection, customer_id: str) -> Cart:
+async def _cart_now(conn: Executor, customer_id: str) -> Cart:
     return cart_from_row(await active_cart_row(conn, customer_id))
 
 

@@ -115,7 +115,11 @@ class WebhookDispatcher:
             )
             .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
             .join(webhook_outbox, webhook_outbox.c.id == webhook_deliveries.c.outbox_id)
-            .where(webhook_deliveries.c.status == "pending", webhook_deliveries.c.next_attempt_at <= _now())
+            .where(
+                webhook_deliveries.c.status == "pending",
+                webhook_deliveries.c.next_attempt_at <= _now(),
+                webhook_endpoints.c.disabled_at.is_(None),
+            )
             .order_by(webhook_deliveries.c.next_attempt_at)
             .limit(DELIVERY_BATCH)
         )
