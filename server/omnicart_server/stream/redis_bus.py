@@ -153,6 +153,9 @@ class RedisFanOut(FanOut):
                         logger.info("Redis fan-out is back")
                         self._nudge_all_soon()
                     delay = 0.1
+                    if not subscribed:  # redis-py has no pubsub connection to read before the first subscribe
+                        await asyncio.sleep(0.05)
+                        continue
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
                     if message is not None:
                         self._on_message(message["channel"], message["data"])
@@ -220,15 +223,18 @@ class RedisFanOut(FanOut):
 
     def joined(self, subscriber: Subscriber) -> None:
         super().joined(subscriber)
-        self._spawn(self._write_presence(subscriber.customer_id, subscriber.session_id))
+        self._spawn(self._publish_presence(subscriber.customer_id, subscriber.session_id, present=True))
 
     def _expire(self, key: tuple[str, str]) -> None:
-        customer_id, session_id = key
-        self._spawn(self._drop_presence(customer_id, session_id))
         super()._expire(key)
+        self._spawn(self._publish_presence(*key, present=False))
 
-    def _announce(self, customer_id: str) -> None:
-        super()._announce(customer_id)
+    async def _publish_presence(self, customer_id: str, session_id: str, *, present: bool) -> None:
+        """Write the change to the shared hash first, then ring: other processes re-read it on the nudge."""
+        if present:
+            await self._write_presence(customer_id, session_id)
+        else:
+            await self._drop_presence(customer_id, session_id)
         self._enqueue(customer_id, _encoder.encode(PresenceNudge()))
 
     async def online(self, customer_id: str) -> list[PresenceSession]:
