@@ -65,6 +65,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Agent sessions are short: refresh them (in-band) while the shopper's consent stands."""
     assist_pin_ttl_seconds: int = 10 * 60
     assist_pin_attempts_per_agent_per_minute: int = 10
+    assist_pin_attempts_per_key_per_minute: int = 60
+    """Pickups per API key: the agent id is the caller's word, so the key bounds PIN guessing too."""
     transactions_file: str | None = None
     """JSON file of transaction kinds as state machines; None ships checkout, booking, return, support_case."""
     transaction_lease_seconds: int = 120

@@ -6,7 +6,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from omnicart_server.auth.api_keys import KEY_PREFIX, TrustedBackend, scopes_of
+from omnicart_server.auth.api_keys import KEY_PREFIX, TrustedBackend, backend_of
 from omnicart_server.context import ServerContext
 from omnicart_server.errors import TokenInvalid, TokenMissing
 from omnicart_server.sessions.service import Device
@@ -30,10 +30,10 @@ async def provide_backend(request: Request[object, object, State], ctx: ServerCo
     """A trusted backend identified by its API key (`Authorization: Bearer ock_...`)."""
     key = _bearer(request)
     async with ctx.read_engine.connect() as conn:
-        scopes = await scopes_of(conn, key) if key.startswith(KEY_PREFIX) else None
-    if scopes is None:
+        backend = await backend_of(conn, key) if key.startswith(KEY_PREFIX) else None
+    if backend is None:
         raise TokenInvalid("This route needs a live API key; create one with `omnicart keys create`.")
-    return TrustedBackend(scopes)
+    return backend
 
 
 async def provide_caller(request: Request[object, object, State], ctx: ServerContext) -> Device:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, literal, select, update
 
 from omnicart.protocol.assist import AgentPickup, AgentSession, AssistOffer
 from omnicart.protocol.events import EventKind
@@ -23,6 +23,8 @@ from omnicart_server.errors import Forbidden, InvalidBody, NotFound
 from omnicart_server.sessions.service import AgentGrant, Pick
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
     from omnicart_server.auth.tokens import TokenSigner
     from omnicart_server.config import Settings
     from omnicart_server.db.writer import Writer, WriteTxn
@@ -30,6 +32,16 @@ if TYPE_CHECKING:
     from omnicart_server.sessions.service import Device, SessionService
 
 AGENT_CHANNEL = "call_center"
+_SPENT_PIN = literal("spent:").concat(assist_consents.c.id)
+"""What a consent's PIN hash becomes once the PIN is spent or expired: unique, and matches no PIN."""
+
+
+async def _release_pins(txn: WriteTxn, hashes: list[str], *, expired_only: bool) -> None:
+    """Free these PIN hashes by renaming them on their consents, which stay (they may back live agent sessions)."""
+    holders: ColumnElement[bool] = assist_consents.c.pin_hash.in_(hashes)
+    if expired_only:
+        holders = holders & (assist_consents.c.pin_expires_at <= txn.now)
+    await txn.conn.execute(update(assist_consents).where(holders).values(pin_hash=_SPENT_PIN))
 
 
 class AssistService:
@@ -76,28 +88,31 @@ class AssistService:
         return await self._writer.run(work)
 
     async def _unused_pin(self, txn: WriteTxn) -> tuple[str, str]:
-        """A PIN no live consent holds (expired holders of the same PIN are cleared first)."""
+        """A PIN no live consent holds; an expired holder of the same PIN lets go of it (its consent stays)."""
         for _ in range(20):
             pin = f"{secrets.randbelow(10**6):06d}"
-            pin_hash = self._signer.keyed_hashes(pin)[0]
-            await txn.conn.execute(
-                delete(assist_consents).where(
-                    assist_consents.c.pin_hash == pin_hash, assist_consents.c.pin_expires_at <= txn.now
-                )
-            )
-            taken = select(assist_consents.c.id).where(assist_consents.c.pin_hash == pin_hash)
+            hashes = self._signer.keyed_hashes(pin)
+            await _release_pins(txn, hashes, expired_only=True)
+            taken = select(assist_consents.c.id).where(assist_consents.c.pin_hash.in_(hashes))
             if (await txn.conn.execute(taken)).first() is None:
-                return pin, pin_hash
+                return pin, hashes[0]
         raise RuntimeError("no free assist PIN after 20 tries")
 
     async def pickup(self, backend: TrustedBackend, request: AgentPickup) -> AgentSession:
         """An agent session on the customer whose PIN (or, for trusted setups, identity) the agent has."""
         backend.require(AGENT)
+        # Per agent, and per key: the agent id is the caller's word, the key is not.
         await self._limiter.hit(
             f"assist-pickup:{request.agent_id}",
             self._settings.assist_pin_attempts_per_agent_per_minute,
             60,
             "customer pickups by this agent",
+        )
+        await self._limiter.hit(
+            f"assist-pickup-key:{backend.key_id}",
+            self._settings.assist_pin_attempts_per_key_per_minute,
+            60,
+            "customer pickups with this API key",
         )
         if (request.pin is None) == (request.kind is None or request.value is None):
             raise InvalidBody("Send either `pin`, or `kind` and `value` of an identity.")
@@ -125,13 +140,15 @@ class AssistService:
             assist_consents.c.revoked_at.is_(None),
             assist_consents.c.pin_expires_at > txn.now,
         )
-        consent = (await txn.conn.execute(query)).one_or_none()
+        consent = (await txn.conn.execute(query.order_by(assist_consents.c.created_at.desc()))).first()
         if consent is None:
             raise NotFound("No live assist PIN like this; ask the shopper to read the PIN on their screen again.")
         customer_id = await txn.hold_customer(consent.customer_id)
-        # Single use: the consent stands, the PIN is spent.
+        # Single use: the consent stands, the PIN is spent and free for another shopper.
         await txn.conn.execute(
-            update(assist_consents).where(assist_consents.c.id == consent.id).values(pin_expires_at=txn.now)
+            update(assist_consents)
+            .where(assist_consents.c.id == consent.id)
+            .values(pin_expires_at=txn.now, pin_hash=_SPENT_PIN)
         )
         return customer_id, consent.id
 

@@ -29,6 +29,7 @@ SCOPES = (IDENTITY_WRITE, AGENT, PAYMENTS, ADMIN)
 class TrustedBackend:
     """The caller of a request made with an API key."""
 
+    key_id: str
     scopes: frozenset[str]
 
     def require(self, scope: str) -> None:
@@ -61,11 +62,13 @@ async def create_api_key(conn: AsyncConnection, name: str, scopes: list[str]) ->
     return key_id, key
 
 
-async def scopes_of(conn: AsyncConnection, key: str) -> frozenset[str] | None:
-    """The scopes of a live key, or None for an unknown or revoked one."""
+async def backend_of(conn: AsyncConnection, key: str) -> TrustedBackend | None:
+    """The backend holding a live key, or None for an unknown or revoked one."""
     row = (
         await conn.execute(
-            select(api_keys.c.scopes).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
+            select(api_keys.c.id, api_keys.c.scopes).where(
+                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
+            )
         )
     ).one_or_none()
-    return None if row is None else frozenset(row.scopes.split())
+    return None if row is None else TrustedBackend(key_id=row.id, scopes=frozenset(row.scopes.split()))

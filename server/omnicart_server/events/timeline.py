@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -18,22 +18,25 @@ CART_RUN = timedelta(minutes=10)
 def build_timeline(logs: Iterable[tuple[str, Event]]) -> list[TimelineEntry]:
     """Entries in time order from (customer id, event) pairs of one or more logs."""
     entries: list[TimelineEntry] = []
+    last_change = None
     for customer_id, event in sorted(logs, key=lambda item: (item[1].at, item[1].seq)):
         entry = _entry(customer_id, event)
         previous = entries[-1] if entries else None
-        if previous is not None and _same_cart_run(previous, entry):
+        if previous is not None and last_change is not None and _same_cart_run(previous, entry, last_change):
             entries[-1] = _joined(previous, entry)
         else:
             entries.append(entry)
+        last_change = event.at
     return entries
 
 
-def _same_cart_run(previous: TimelineEntry, entry: TimelineEntry) -> bool:
+def _same_cart_run(previous: TimelineEntry, entry: TimelineEntry, last_change: datetime) -> bool:
+    """A cart change joins the run before it when the same device made it within CART_RUN of the last change."""
     return (
         previous.kind == entry.kind == EventKind.CART_UPDATED
         and previous.session_id == entry.session_id
         and previous.customer_id == entry.customer_id
-        and entry.at - previous.at <= CART_RUN
+        and entry.at - last_change <= CART_RUN
     )
 
 
