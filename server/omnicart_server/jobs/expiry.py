@@ -21,7 +21,6 @@ from omnicart_server.db.models import (
     orders,
     sessions,
     transactions,
-    webhook_outbox,
 )
 from omnicart_server.events.log import prune_events
 
@@ -46,8 +45,13 @@ async def mark_abandoned(txn: WriteTxn, cutoff: datetime) -> int:
         .limit(BATCH)
     )
     rows = (await txn.conn.execute(idle)).all()
-    for row in rows:  # customer order: the same lock order as every other multi-customer write
-        await txn.lock_customer(row.customer_id)
+    marked = 0
+    for candidate in rows:  # customer order: the same lock order as every other multi-customer write
+        await txn.lock_customer(candidate.customer_id)
+        # Read again under the lock: the cart may have changed since it was picked.
+        row = (await txn.conn.execute(idle.where(carts.c.id == candidate.id))).one_or_none()
+        if row is None:
+            continue
         cart = cart_from_row(row)
         await txn.append_event(
             row.customer_id,
@@ -64,7 +68,8 @@ async def mark_abandoned(txn: WriteTxn, cutoff: datetime) -> int:
             channel=None,
         )
         await txn.conn.execute(update(carts).where(carts.c.id == row.id).values(abandoned_at=txn.now))
-    return len(rows)
+        marked += 1
+    return marked
 
 
 async def purge_anonymous(txn: WriteTxn, cutoff: datetime) -> int:
@@ -80,6 +85,7 @@ async def purge_anonymous(txn: WriteTxn, cutoff: datetime) -> int:
             ~exists().where(orders.c.customer_id == me),
             ~exists().where(merged_in.c.merged_into == me),
             ~exists().where(events.c.customer_id == me, events.c.at >= cutoff),
+            ~exists().where(sessions.c.customer_id == me, sessions.c.last_seen >= cutoff),
         )
         .limit(BATCH)
     )
@@ -92,7 +98,6 @@ async def purge_anonymous(txn: WriteTxn, cutoff: datetime) -> int:
         transactions,
         sessions,
         carts,
-        webhook_outbox,
     ):
         if gone:
             await txn.conn.execute(delete(table).where(table.c.customer_id.in_(gone)))

@@ -127,7 +127,25 @@ class WebhookDispatcher:
             return (await conn.execute(query)).all()
 
     async def _deliver(self, row: Row[Any]) -> None:
-        payload = await self._payload(row)
+        """One attempt; whatever goes wrong is recorded as this delivery's attempt and never stops the others."""
+        started = time.perf_counter()
+        status_code: int | None = None
+        error: str | None = None
+        final = False
+        try:
+            payload = await self._payload(row)
+            if payload is None:
+                error, final = "the event is no longer in the log (past retention); nothing left to send", True
+            else:
+                status_code = await self._post(row, payload)
+                if not 200 <= status_code < 300:
+                    error = f"endpoint answered {status_code}"
+        except Exception as exc:  # a bad URL, a refused connection, a timeout ...
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        await self._writer.run(lambda txn: self._record(txn, row, status_code, error, duration_ms, final=final))
+
+    async def _post(self, row: Row[Any], payload: str) -> int:
         msg_id, sent_at = message_id(row.id), _now()
         headers = {
             "content-type": "application/json",
@@ -135,26 +153,19 @@ class WebhookDispatcher:
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": Signer(row.secret).sign(msg_id, sent_at, payload),
         }
-        started = time.perf_counter()
-        status_code: int | None = None
-        error: str | None = None
-        try:
-            response = await self._http.post(row.url, content=payload, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"endpoint answered {status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        await self._writer.run(lambda txn: self._record(txn, row, status_code, error, duration_ms))
+        response = await self._http.post(row.url, content=payload, headers=headers)
+        return response.status_code
 
-    async def _payload(self, row: Row[Any]) -> str:
+    async def _payload(self, row: Row[Any]) -> str | None:
+        """The body to send, or None when retention already dropped the event."""
         async with self._read_engine.connect() as conn:
             stored = (
                 await conn.execute(
                     select(events).where(events.c.customer_id == row.customer_id, events.c.seq == row.seq)
                 )
-            ).one()
+            ).one_or_none()
+        if stored is None:
+            return None
         event = Event(
             seq=stored.seq,
             kind=stored.kind,
@@ -167,7 +178,14 @@ class WebhookDispatcher:
         return _encoder.encode(body).decode()
 
     async def _record(
-        self, txn: WriteTxn, row: Row[Any], status_code: int | None, error: str | None, duration_ms: int
+        self,
+        txn: WriteTxn,
+        row: Row[Any],
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+        *,
+        final: bool = False,
     ) -> None:
         await txn.conn.execute(
             insert(webhook_attempts).values(
@@ -177,7 +195,7 @@ class WebhookDispatcher:
         attempts = row.attempts + 1
         if error is None:
             values: dict[str, Any] = {"status": "delivered", "attempts": attempts, "delivered_at": txn.now}
-        elif attempts >= self._settings.webhook_max_attempts:
+        elif final or attempts >= self._settings.webhook_max_attempts:
             values = {"status": "parked", "attempts": attempts, "last_error": error}
             logger.warning("webhook delivery %s parked after %d attempts: %s", row.id, attempts, error)
         else:

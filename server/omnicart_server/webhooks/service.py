@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import secrets
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 
 from omnicart.protocol.webhooks import CreateWebhook, Delivery, DeliveryAttempt, DeliveryList, Webhook, WebhookList
 from omnicart_server.db.models import webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_outbox
-from omnicart_server.errors import NotFound
+from omnicart_server.errors import InvalidBody, NotFound
 from omnicart_server.webhooks.dispatcher import message_id
 
 if TYPE_CHECKING:
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 DELIVERY_PAGE = 100
 
 
+def _check_url(url: str) -> None:
+    """Refuse a URL no delivery could reach (no host, a broken IPv6 literal) before it is stored."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        raise InvalidBody(f"The webhook url {url!r} cannot be parsed: {exc}.") from exc
+    if not host:
+        raise InvalidBody(f"The webhook url {url!r} has no host.")
+
+
 class WebhookService:
     def __init__(self, writer: Writer, read_engine: AsyncEngine, outbox: WebhookOutbox) -> None:
         self._writer = writer
@@ -30,6 +41,7 @@ class WebhookService:
 
     async def create(self, request: CreateWebhook) -> Webhook:
         """Register an endpoint; its signing secret is returned this once."""
+        _check_url(request.url)
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         webhook_id = "wh_" + secrets.token_hex(8)
 
