@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.identity import (
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
     from omnicart.protocol.sessions import SessionCreated
     from omnicart_server.db.writer import Writer, WriteTxn
     from omnicart_server.sessions.service import SessionService
+
+
+T = TypeVar("T")
 
 
 class CustomerService:
@@ -81,7 +86,7 @@ class CustomerService:
                 return LinkReport(customer_id=mine, identity=identity)
             return await self._merge(txn, anonymous=mine, known=owner, identity=identity, strategy=strategy)
 
-        return await self._writer.run(work)
+        return await _once_identity_exists(lambda: self._writer.run(work))
 
     async def _merge(
         self, txn: WriteTxn, *, anonymous: str, known: str, identity: Identity, strategy: MergeStrategy
@@ -151,7 +156,9 @@ class CustomerService:
             await _attach(txn, identity, customer_id, session_id=session_id, channel=request.channel)
             return Pick(customer_id)
 
-        return await self._sessions.open_for(request.channel, request.device, pick_customer)
+        return await _once_identity_exists(
+            lambda: self._sessions.open_for(request.channel, request.device, pick_customer)
+        )
 
     async def profile(self, customer_id: str) -> CustomerProfile:
         """Identities, channels used and a summary of the customer's history."""
@@ -190,6 +197,18 @@ class CustomerService:
                 by_kind={row[0]: row[1] for row in by_kind},
             ),
         )
+
+
+async def _once_identity_exists(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run a unit that may create an identity; if a concurrent unit created it first, run it again.
+
+    A new identity has no row to lock yet, so two first links race to insert it; the loser's transaction rolls back
+    whole (unique key), and its second run finds the identity and takes the existing-owner path.
+    """
+    try:
+        return await attempt()
+    except IntegrityError:
+        return await attempt()
 
 
 async def _customer_of_session(txn: WriteTxn, session_id: str) -> str:

@@ -172,8 +172,10 @@ class RedisFanOut(FanOut):
         if added:
             await pubsub.ssubscribe(*(channel_of(customer_id) for customer_id in added))
             subscribed |= added
-            # An event committed elsewhere before SSUBSCRIBE took effect rang no bell here: look at the log once.
+            # Bells rung elsewhere before SSUBSCRIBE took effect were not heard here: look at the log and presence once.
             self._spawn(self._nudge(list(added)))
+            for customer_id in added:
+                self.hub.presence_changed(customer_id)
         if gone:
             await pubsub.sunsubscribe(*(channel_of(customer_id) for customer_id in gone))
             subscribed -= gone
