@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from omnicart.protocol.cart import AddItem, CartOp, Clear, RemoveItem, SetPrice, SetQuantity
 from omnicart.protocol.catalog import CatalogItem
 from omnicart_server.carts.ops import CartContents, CartLimits, apply_ops

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
 from omnicart_server.errors import TokenInvalid
 

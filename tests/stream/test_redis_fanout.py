@@ -1,0 +1,296 @@
+"""Fan-out across server processes through Redis (`omnicart serve --redis URL`), on one PostgreSQL database.
+
+Every test runs its own private `redis-server` (never the machine's shared one), so it may kill and restart it.
+Redis is only the doorbell: devices must end with the whole log even while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NoReturn, Protocol
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support.async_devices import AsyncDevice
+from tests.support.catalog import SKUS
+from tests.support.databases import PostgresDatabases
+from tests.support.devices import JSON
+from tests.support.redis_server import PrivateRedis, redis_server_binary
+from tests.support.server import ServerProcess
+from tests.support.stream import Follower, StreamClient, wait_until
+from tests.support.stream_fixtures import ConnectStream, Follow, OpenStreamDevice, track_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+GRACE_ENV = {"OMNICART_PRESENCE_GRACE_SECONDS": "1"}
+CATCH_UP_TIMEOUT = 30.0
+"""While Redis is down the servers poll the log every second; generous for a loaded machine."""
+READY_TIMEOUT = 10.0
+"""The fan-out reconnects to Redis with a backoff capped at 5 s."""
+
+
+def _unavailable(reason: str) -> NoReturn:
+    # Same rule as tests/conftest.py's `unavailable` (a conftest cannot be imported): skip, but fail under CI=true.
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: required)")
+    pytest.skip(reason)
+
+
+class StartFanoutServer(Protocol):
+    def __call__(self, *, workers: int = 1, env: dict[str, str] | None = None) -> ServerProcess: ...
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own on a free port, without persistence."""
+    binary = redis_server_binary()
+    if binary is None:
+        _unavailable("redis-server is not installed: the Redis fan-out tests start a private one")
+    redis = PrivateRedis(binary, tmp_path / "redis.log").start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def fanout_db_url(postgres_databases: PostgresDatabases) -> str:
+    """A fresh PostgreSQL database that every server process of the test shares."""
+    return postgres_databases.new()
+
+
+@pytest.fixture
+def start_fanout_server(
+    request: pytest.FixtureRequest,
+    private_redis: PrivateRedis,
+    fanout_db_url: str,
+    catalog_file: Path,
+    tmp_path: Path,
+) -> Iterator[StartFanoutServer]:
+    """Start `omnicart serve --redis <private redis>` on the test's shared database; all are stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(*, workers: int = 1, env: dict[str, str] | None = None) -> ServerProcess:
+        args: Sequence[str] = ["--redis", private_redis.url]
+        if workers > 1:
+            args = [*args, "--workers", str(workers)]
+        server = ServerProcess(
+            fanout_db_url,
+            tmp_path / f"fanout-server-{len(started) + 1}.log",
+            env={**GRACE_ENV, **(env or {})},
+            args=args,
+            catalog=catalog_file,
+        )
+        started.append(server)
+        track_server(request, server).start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+async def _readiness(server: ServerProcess) -> JSON:
+    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        body: JSON = (await client.get("/ready")).json()
+        return body
+
+
+async def _wait_fanout(server: ServerProcess, *, healthy: bool) -> None:
+    async def reached() -> bool:
+        readiness = await _readiness(server)
+        return (readiness.get("fanout") == "ok") is healthy
+
+    state = "ok" if healthy else "degraded"
+    await wait_until(reached, READY_TIMEOUT, interval=0.1, message=f"{server.url} fan-out {state}")
+
+
+async def _assert_holds_the_log(streams: Sequence[StreamClient | Follower], device: AsyncDevice) -> None:
+    log = await device.events()
+    head = len(log)
+    assert [event["seq"] for event in log] == list(range(1, head + 1))
+    for stream in streams:
+        await stream.wait_for_seq(head, CATCH_UP_TIMEOUT)
+    for stream in streams:
+        assert stream.seqs == list(range(1, head + 1)), f"{stream.name}: gap or duplicate"
+        assert stream.events == log, f"{stream.name}: events differ from GET /v1/events"
+
+
+async def _write(devices: Sequence[AsyncDevice], rounds: int) -> None:
+    """Every device writes `rounds` times, all devices at once."""
+
+    async def one(device: AsyncDevice, offset: int) -> None:
+        for n in range(rounds):
+            await device.add(SKUS[(n + offset) % len(SKUS)])
+
+    await asyncio.gather(*(one(device, offset) for offset, device in enumerate(devices)))
+
+
+async def test_serve_accepts_redis_and_reports_the_fanout_ready(start_fanout_server: StartFanoutServer) -> None:
+    """`omnicart serve --redis URL` starts, and /ready reports Redis and the fan-out as ok."""
+    server = start_fanout_server()
+    await _wait_fanout(server, healthy=True)
+    readiness = await _readiness(server)
+    assert (readiness["ready"], readiness["redis"], readiness["fanout"]) == (True, "ok", "ok")
+
+
+async def test_reachable_redis_is_never_reported_degraded(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """With Redis up the whole time, before and while devices are connected, the server never reports it degraded."""
+    server = start_fanout_server()
+    device = await stream_device(server)
+    stream = await connect_stream(server, device.session_token)
+    await stream.wait_for_welcome()
+    await _wait_fanout(server, healthy=True)
+    await device.add(SKUS[0])
+    await stream.wait_for_seq(await device.head())
+    degraded = [line for line in server.log_text().splitlines() if "degraded" in line]
+    assert not degraded, f"{len(degraded)} degraded reports, e.g. {degraded[:2]}"
+
+
+async def test_committed_events_ring_the_customers_redis_channel(
+    private_redis: PrivateRedis, start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice
+) -> None:
+    """Each committed event is published on the customer's sharded channel oc:{customer_id} (DESIGN.md §2)."""
+    server = start_fanout_server()
+    device = await stream_device(server)
+    client = aioredis.Redis.from_url(private_redis.url)
+    pubsub = client.pubsub()
+    try:
+        await pubsub.ssubscribe(f"oc:{{{device.customer_id}}}")
+        await device.add(SKUS[0])
+        head = await device.head()
+
+        async def doorbell() -> JSON | None:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is None:
+                return None
+            data: JSON = json.loads(message["data"])
+            return data if data.get("seq") == head else None
+
+        rung = await wait_until(doorbell, 10, interval=0, message="the event on the customer's Redis channel")
+        assert rung["kind"] == "cart.updated"
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await client.aclose()
+
+
+async def test_events_written_on_one_process_reach_devices_on_another(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """Two processes on one database: devices on each get every event written on either, in order, once."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    streams = [
+        await connect_stream(first, phone.session_token, name="phone@first"),
+        await connect_stream(second, kiosk.session_token, name="kiosk@second"),
+    ]
+    for stream in streams:
+        await stream.wait_for_welcome()
+    for server in (first, second):
+        await _wait_fanout(server, healthy=True)
+
+    await _write([phone, kiosk], 10)
+    await _assert_holds_the_log(streams, phone)
+
+
+async def test_presence_spans_processes(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """A device on another process appears in presence and in GET /v1/sessions, and leaves after the grace period."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
+    await phone_stream.wait_for_presence({phone.session_id})
+
+    kiosk_stream = await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
+    await kiosk_stream.wait_for_presence({phone.session_id, kiosk.session_id})
+    for device in (phone, kiosk):  # each process answers for both devices
+        assert {s: v["online"] for s, v in (await device.sessions()).items()} == {
+            phone.session_id: True,
+            kiosk.session_id: True,
+        }
+
+    seen = len(phone_stream.frames)
+    await kiosk_stream.close()
+    await phone_stream.wait_for_presence({phone.session_id}, after=seen)
+    assert (await phone.sessions())[kiosk.session_id]["online"] is False
+
+
+async def test_devices_resume_on_another_process(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, follow: Follow
+) -> None:
+    """A device that drops from one process and resumes on the other (since = last seq) misses and repeats nothing."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    writer = await stream_device(second, device="writer", customer_token=phone.customer_token)
+    follower = follow(phone)
+    await follower.connect()
+    await _write([writer], 5)
+    await follower.disconnect()
+    await _write([writer], 5)
+
+    follower.base_url = second.url
+    await follower.connect()
+    await _write([writer, phone], 3)
+    await _assert_holds_the_log([follower], phone)
+
+
+async def test_redis_restart_mid_run_loses_nothing(
+    private_redis: PrivateRedis,
+    start_fanout_server: StartFanoutServer,
+    stream_device: OpenStreamDevice,
+    connect_stream: ConnectStream,
+) -> None:
+    """Redis killed and restarted while two processes take writes: writes succeed and every device gets every event."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    streams = [
+        await connect_stream(first, phone.session_token, name="phone@first"),
+        await connect_stream(second, kiosk.session_token, name="kiosk@second"),
+    ]
+    for stream in streams:
+        await stream.wait_for_welcome()
+    for server in (first, second):
+        await _wait_fanout(server, healthy=True)
+    await _write([phone, kiosk], 4)
+
+    private_redis.kill()
+    await _write([phone, kiosk], 4)  # writes never depend on Redis
+    for server in (first, second):
+        await _wait_fanout(server, healthy=False)
+    await _write([phone, kiosk], 4)
+    await _assert_holds_the_log(streams, phone)  # delivered by the log poll while Redis is down
+
+    private_redis.start()
+    for server in (first, second):
+        await _wait_fanout(server, healthy=True)
+    await _write([phone, kiosk], 4)
+    await _assert_holds_the_log(streams, phone)
+    assert not any(stream.closed for stream in streams)
+
+
+async def test_workers_share_events_through_redis(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """With --workers 2, devices connected to any worker get every event written through any worker."""
+    server = start_fanout_server(workers=2)
+    first = await stream_device(server, device="device-0")
+    devices = [first] + [
+        await stream_device(server, device=f"device-{n}", customer_token=first.customer_token) for n in range(1, 6)
+    ]
+    # Six connections: the kernel spreads them over the workers, so both serve some of them.
+    streams = [await connect_stream(server, device.session_token, name=device.device) for device in devices]
+    for stream in streams:
+        await stream.wait_for_welcome()
+    await _write(devices, 4)
+    await _assert_holds_the_log(streams, first)
