@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     stream_queue_size: int = 1024
     """Frames queued per socket; a client that falls this far behind is cut (4008) and resumes."""
     max_sockets_per_customer: int = 32
+    """Per process: it bounds what one process holds for a customer (N processes admit up to N x this)."""
     max_frame_bytes: int = 64 * 1024
     handoff_ttl_seconds: int = 300
     handoff_claims_per_address_per_minute: int = 10

@@ -114,8 +114,8 @@ class StreamConnection:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 error = None if task.cancelled() else task.exception()
-                if error is None or isinstance(error, WebSocketDisconnect):
-                    continue  # the client left while we were sending: an ordinary end
+                if error is None or isinstance(error, (WebSocketDisconnect, OSError)):
+                    continue  # the client left while we were sending (uvicorn: ClientDisconnected): an ordinary end
                 logger.error("stream connection failed", exc_info=error)
                 self.cut(1011, "server error: reconnect and resume")
         finally:
