@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import httpx
 import msgspec
 
 from omnicart.errors import ProblemError, RateLimitedError, ServerError, from_problem
@@ -28,6 +29,11 @@ class Call(Generic[T]):
     params: dict[str, Any] = field(default_factory=dict)
     write: bool = False
     idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether sending it twice is safe: reads, deletes, and writes that carry an Idempotency-Key."""
+        return self.write or self.method in ("GET", "DELETE")
 
     def content(self) -> bytes | None:
         return None if self.body is None else _encoder.encode(self.body)
@@ -52,6 +58,11 @@ def no_content(_body: bytes) -> None:
     return None
 
 
+def may_resend(c: Call[Any], error: httpx.TransportError) -> bool:
+    """After a network failure: resend a repeatable call, or any call that provably never reached the server."""
+    return c.repeatable or isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
 def read_answer(c: Call[T], status: int, body: bytes) -> T:
     """The decoded answer, or the ProblemError the server's problem+json maps to."""
     if 200 <= status < 300:
@@ -59,9 +70,14 @@ def read_answer(c: Call[T], status: int, body: bytes) -> T:
     raise from_problem(status, body)
 
 
-def retry_delay(error: ProblemError, fallback: float) -> float | None:
-    """How long to wait before retrying after this answer, or None when it must not be retried."""
+def retry_delay(c: Call[Any], error: ProblemError, fallback: float) -> float | None:
+    """How long to wait before retrying after this answer, or None when it must not be retried.
+
+    A call that is not repeatable is retried only on 429, which the server answers before doing anything.
+    """
     if error.status not in RETRY_STATUSES and not isinstance(error, ServerError):
+        return None
+    if not c.repeatable and error.status != 429:
         return None
     if isinstance(error, RateLimitedError) and error.retry_after:
         return float(error.retry_after)

@@ -11,7 +11,7 @@ import httpx
 
 from omnicart import _calls
 from omnicart._backoff import backoff
-from omnicart._http import Call, read_answer, retry_delay
+from omnicart._http import Call, may_resend, read_answer, retry_delay
 from omnicart._resources import (
     AsyncCartApi,
     AsyncHandoffApi,
@@ -133,14 +133,14 @@ class Client(_Base):
                     content=call.content(),
                 )
             except httpx.TransportError as exc:
-                if last:
+                if last or not may_resend(call, exc):
                     raise TransportError(f"{call.method} {call.path}: {exc}") from exc
                 time.sleep(next(delays))
                 continue
             try:
                 return read_answer(call, response.status_code, response.content)
             except ProblemError as error:
-                delay = retry_delay(error, next(delays))
+                delay = retry_delay(call, error, next(delays))
                 if delay is None or last:
                     raise
                 time.sleep(delay)
@@ -232,14 +232,14 @@ class AsyncClient(_Base):
                     content=call.content(),
                 )
             except httpx.TransportError as exc:
-                if last:
+                if last or not may_resend(call, exc):
                     raise TransportError(f"{call.method} {call.path}: {exc}") from exc
                 await asyncio.sleep(next(delays))
                 continue
             try:
                 return read_answer(call, response.status_code, response.content)
             except ProblemError as error:
-                delay = retry_delay(error, next(delays))
+                delay = retry_delay(call, error, next(delays))
                 if delay is None or last:
                     raise
                 await asyncio.sleep(delay)

@@ -132,6 +132,7 @@ class LiveConnection:
         self._task: asyncio.Task[None] | None = None
         self._live = asyncio.Event()
         self._failure: BaseException | None = None
+        self._went_live = False
 
     @property
     def cart(self) -> Cart | None:
@@ -179,11 +180,14 @@ class LiveConnection:
     async def _run(self) -> None:
         delays = backoff(first=0.5, cap=20.0)
         while True:
+            self._went_live = False
             try:
                 await self._session()
             except GapDetected as gap:
                 logger.info("stream gap (%s): resyncing from the last seq", gap)
+                self._live.clear()
                 self._set(ConnectionState.RESYNCING)
+                await asyncio.sleep(next(delays))
                 continue
             except StreamError as error:
                 self._failure = error
@@ -196,6 +200,8 @@ class LiveConnection:
                     continue
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 logger.info("stream unreachable: %s", exc)
+            if self._went_live:  # a connection that worked starts the backoff afresh
+                delays = backoff(first=0.5, cap=20.0)
             self._live.clear()
             self._set(ConnectionState.OFFLINE)
             await asyncio.sleep(next(delays))
@@ -239,6 +245,7 @@ class LiveConnection:
             self._emit(change)
         if isinstance(frame, Presence) and not self._live.is_set():
             # The server sends presence right after the replay: from here on the copy is current.
+            self._went_live = True
             self._live.set()
             self._set(ConnectionState.LIVE)
 
