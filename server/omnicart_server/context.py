@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnicart.cart_ops import CartLimits
 from omnicart.protocol.identity import MergeStrategy
 from omnicart_server.assist.service import AssistService
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
-from omnicart_server.carts.ops import CartLimits
 from omnicart_server.carts.service import CartService
 from omnicart_server.catalog.loader import Catalog, load_catalog
 from omnicart_server.config import Settings

@@ -159,3 +159,13 @@ class NotFound(OmnicartError):
 
 class NotReady(OmnicartError):
     status, code, title = 503, ErrorCode.NOT_READY, "Not ready"
+
+
+_REJECTIONS: dict[ErrorCode, type[OmnicartError]] = {
+    error.code: error for error in (UnknownSku, UnknownLine, InvalidQuantity, TooManyOps, TooManyLines, PriceNotAllowed)
+}
+
+
+def rejection(code: ErrorCode, detail: str) -> OmnicartError:
+    """The domain error for a batch the shared cart rules (omnicart.cart_ops) refused."""
+    return _REJECTIONS.get(code, InvalidBody)(detail)

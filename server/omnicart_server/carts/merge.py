@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from omnicart.cart_ops import CartContents, CartLimits
 from omnicart.protocol.cart import CartLine
 from omnicart.protocol.identity import CartChange, MergeStrategy
-from omnicart_server.carts.ops import CartContents, CartLimits
 
 
 def merge_carts(

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from sqlalchemy import insert, select, update
 
+from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
 from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
 from omnicart.protocol.events import EventKind
-from omnicart_server.carts.ops import CartContents, CartLimits, apply_ops
 from omnicart_server.db import idempotency
 from omnicart_server.db.models import carts, transactions
-from omnicart_server.errors import CartLocked, NotFound, VersionConflict
+from omnicart_server.errors import CartLocked, NotFound, VersionConflict, rejection
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -130,13 +130,16 @@ class CartService:
             raise CartLocked("A checkout is completing: the cart can change again once it completes or is cancelled.")
         if request.expected_version is not None and request.expected_version != row.version:
             raise VersionConflict(expected=request.expected_version, current=row.version)
-        contents = apply_ops(
-            CartContents(lines_of(row), row.next_line_no),
-            request.ops,
-            self._catalog,
-            self._limits,
-            may_set_prices=device.may_set_prices,
-        )
+        try:
+            contents = apply_ops(
+                CartContents(lines_of(row), row.next_line_no),
+                request.ops,
+                self._catalog,
+                self._limits,
+                may_set_prices=device.may_set_prices,
+            )
+        except OpRejected as refused:
+            raise rejection(refused.code, refused.detail) from refused
         cart = await write_cart(txn, row, contents)
         await txn.append_event(
             device.customer_id,

@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from omnicart.cart_ops import CartContents, CartLimits
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.identity import (
     CustomerProfile,
@@ -20,7 +21,6 @@ from omnicart.protocol.identity import (
     OpenByIdentity,
 )
 from omnicart_server.carts.merge import merge_carts
-from omnicart_server.carts.ops import CartContents, CartLimits
 from omnicart_server.carts.service import active_cart_row, lines_of, write_cart
 from omnicart_server.customers.identities import normalize_identity
 from omnicart_server.db.models import (

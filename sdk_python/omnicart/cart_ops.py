@@ -1,16 +1,32 @@
-"""Apply a batch of cart ops to a cart's lines with catalog prices: pure, no I/O, all of the batch or an error."""
+"""Apply a batch of cart ops to a cart's lines with catalog prices: pure, no I/O, all of the batch or an error.
+
+The server applies batches with it, and the SDK's offline queue shows pending writes with the same rules.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import msgspec
 
 from omnicart.protocol.cart import AddItem, CartLine, CartOp, Clear, RemoveItem, SetPrice, SetQuantity
-from omnicart_server.errors import InvalidQuantity, PriceNotAllowed, TooManyLines, TooManyOps, UnknownLine, UnknownSku
+from omnicart.protocol.catalog import CatalogItem
+from omnicart.protocol.problems import ErrorCode
 
-if TYPE_CHECKING:
-    from omnicart_server.catalog.loader import Catalog
+
+class OpRejected(Exception):
+    """A batch cannot apply: `code` is the server's error code for it, `detail` a sentence a person can act on."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class PriceList(Protocol):
+    """Where prices come from: the server's catalog, or the SDK's copy of it (a dict by SKU works)."""
+
+    def get(self, sku: str, /) -> CatalogItem | None: ...
 
 
 class CartLimits(NamedTuple):
@@ -31,14 +47,16 @@ class CartContents(NamedTuple):
 def apply_ops(
     contents: CartContents,
     ops: list[CartOp],
-    catalog: Catalog,
+    catalog: PriceList,
     limits: CartLimits,
     *,
     may_set_prices: bool = False,
 ) -> CartContents:
     """Return the cart after every op, or raise on the first op that cannot apply (the input is never changed)."""
     if len(ops) > limits.max_ops:
-        raise TooManyOps(f"A batch may hold at most {limits.max_ops} ops; this one has {len(ops)}. Split it.")
+        raise OpRejected(
+            ErrorCode.TOO_MANY_OPS, f"A batch may hold at most {limits.max_ops} ops; this one has {len(ops)}. Split it."
+        )
     lines = {line.line_id: line for line in contents.lines}
     line_of_sku = {line.sku: line.line_id for line in contents.lines}
     next_line_no = contents.next_line_no
@@ -48,7 +66,7 @@ def apply_ops(
             case AddItem(sku=sku, qty=qty):
                 item = catalog.get(sku)
                 if item is None:
-                    raise UnknownSku(f"{where}: SKU {sku!r} is not in the catalog.")
+                    raise OpRejected(ErrorCode.UNKNOWN_SKU, f"{where}: SKU {sku!r} is not in the catalog.")
                 _check_quantity(qty, limits, where)
                 existing_id = line_of_sku.get(sku)
                 if existing_id is not None:
@@ -57,7 +75,9 @@ def apply_ops(
                     lines[existing_id] = _with_quantity(existing, existing.qty + qty)
                     continue
                 if len(lines) >= limits.max_lines:
-                    raise TooManyLines(f"{where}: a cart holds at most {limits.max_lines} lines.")
+                    raise OpRejected(
+                        ErrorCode.TOO_MANY_LINES, f"{where}: a cart holds at most {limits.max_lines} lines."
+                    )
                 line_id = f"L{next_line_no}"
                 next_line_no += 1
                 lines[line_id] = CartLine(
@@ -80,8 +100,9 @@ def apply_ops(
                 line_of_sku.clear()
             case SetPrice(line_id=line_id, unit_price=unit_price, reason=reason):
                 if not may_set_prices:
-                    raise PriceNotAllowed(
-                        f"{where}: prices come from the catalog; only an authorised agent may override one."
+                    raise OpRejected(
+                        ErrorCode.PRICE_NOT_ALLOWED,
+                        f"{where}: prices come from the catalog; only an authorised agent may override one.",
                     )
                 line = _line(lines, line_id, where)
                 lines[line_id] = msgspec.structs.replace(
@@ -94,13 +115,19 @@ def _check_quantity(qty: int, limits: CartLimits, where: str, what: str = "") ->
     if not 1 <= qty <= limits.max_qty_per_line:
         said = what or f"quantity {qty}"
         limit = limits.max_qty_per_line
-        raise InvalidQuantity(f"{where}: {said} is out of range; a line holds 1 to {limit} (remove_item drops it).")
+        raise OpRejected(
+            ErrorCode.INVALID_QUANTITY,
+            f"{where}: {said} is out of range; a line holds 1 to {limit} (remove_item drops it).",
+        )
 
 
 def _line(lines: dict[str, CartLine], line_id: str, where: str) -> CartLine:
     line = lines.get(line_id)
     if line is None:
-        raise UnknownLine(f"{where}: the cart has no line {line_id!r}; fetch the cart for the current line ids.")
+        raise OpRejected(
+            ErrorCode.UNKNOWN_LINE,
+            f"{where}: the cart has no line {line_id!r}; fetch the cart for the current line ids.",
+        )
     return line
 
 
