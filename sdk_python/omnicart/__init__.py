@@ -20,6 +20,7 @@ from omnicart.errors import (
     TransportError,
 )
 from omnicart.live import Change, ConnectionState, LiveConnection, LiveState
+from omnicart.offline import LocalCart, OfflineCart, OfflineQueue, PendingWrite, Rejection
 from omnicart.tokens import Credentials, FileTokenStore, MemoryTokenStore, TokenStore
 
 __all__ = [
@@ -35,11 +36,16 @@ __all__ = [
     "InvalidRequestError",
     "LiveConnection",
     "LiveState",
+    "LocalCart",
     "MemoryTokenStore",
     "NotFoundError",
+    "OfflineCart",
+    "OfflineQueue",
     "OmnicartError",
+    "PendingWrite",
     "ProblemError",
     "RateLimitedError",
+    "Rejection",
     "ServerError",
     "StreamError",
     "TokenStore",

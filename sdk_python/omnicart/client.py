@@ -119,11 +119,12 @@ class Client(_Base):
                 raise
             self._adopt(self.run(_calls.open_session(self.channel, self.device, None)))  # the stored customer is gone
 
-    def run(self, call: Call[T]) -> T:
+    def run(self, call: Call[T], *, retries: int | None = None) -> T:
         """Send a call; retry transport errors, 5xx and 429 with backoff (writes keep their Idempotency-Key)."""
         delays = self._delays()
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
+        attempts = self.max_retries if retries is None else retries
+        for attempt in range(attempts + 1):
+            last = attempt == attempts
             try:
                 response = self._http.request(
                     call.method,
@@ -219,10 +220,11 @@ class AsyncClient(_Base):
                 raise
             self._adopt(await self.run(_calls.open_session(self.channel, self.device, None)))
 
-    async def run(self, call: Call[T]) -> T:
+    async def run(self, call: Call[T], *, retries: int | None = None) -> T:
         delays = self._delays()
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
+        attempts = self.max_retries if retries is None else retries
+        for attempt in range(attempts + 1):
+            last = attempt == attempts
             try:
                 response = await self._http.request(
                     call.method,
