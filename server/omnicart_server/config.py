@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from omnicart_server.db.engine import is_sqlite_url
+
 logger = logging.getLogger(__name__)
 
 DEV_SECRET_KEY = "omnicart-dev-key-NOT-SECRET"
@@ -95,7 +97,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     @property
     def is_sqlite(self) -> bool:
-        return self.db_url.startswith("sqlite")
+        return is_sqlite_url(self.db_url)
 
     def signing_keys(self) -> tuple[str, ...]:
         """The key ring to sign with, refusing to run without a real key unless in development."""

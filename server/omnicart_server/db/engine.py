@@ -32,9 +32,14 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
+def is_sqlite_url(db_url: str) -> bool:
+    """Whether a database URL names SQLite: the one place that decides between the two write paths."""
+    return db_url.startswith("sqlite")
+
+
 def create_engines(db_url: str, pool_size: int = 10) -> tuple[AsyncEngine, AsyncEngine]:
     """Return (write engine, read engine); on PostgreSQL both are one pool of `pool_size` (+ as many overflow)."""
-    if db_url.startswith("sqlite"):
+    if is_sqlite_url(db_url):
         write = create_async_engine(db_url, pool_size=1, max_overflow=0)
         # Kept connections only: overflow connections are closed after each use, and reopening them cost 30 % of
         # read and write throughput (BENCHMARKS.md).

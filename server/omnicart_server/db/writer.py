@@ -20,7 +20,7 @@ import msgspec
 from sqlalchemy import insert, select, update
 
 from omnicart.protocol.events import Event
-from omnicart_server.db.engine import create_sqlite_writer_engine
+from omnicart_server.db.engine import create_sqlite_writer_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection
 from omnicart_server.db.models import customers, events
 
@@ -238,6 +238,6 @@ class GroupCommitWriter(Writer):
 
 def create_writer(engine: AsyncEngine, db_url: str) -> Writer:
     """The writer for the database of `db_url`: the group-commit writer on SQLite, row locks elsewhere."""
-    if db_url.startswith("sqlite"):
+    if is_sqlite_url(db_url):
         return GroupCommitWriter(create_sqlite_writer_engine(db_url))
     return RowLockWriter(engine)
