@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support.devices import JSON, REQUEST_TIMEOUT, add_item, bearer, describe
+from tests.support.devices import JSON, REQUEST_TIMEOUT, add_item, bearer, describe, session_fields
 
 
 @dataclass
@@ -77,11 +77,7 @@ async def open_async_device(
         base_url=base_url,
         channel=channel,
         device=device,
-        customer_id=created["customer_id"],
-        customer_token=created["customer_token"],
-        session_id=created["session_id"],
-        session_token=created["session_token"],
-        expires_at=created["expires_at"],
+        **session_fields(created),
         client=httpx.AsyncClient(base_url=base_url, headers=bearer(created["session_token"]), timeout=REQUEST_TIMEOUT),
     )
 

@@ -142,13 +142,15 @@ def new_device(
         base_url=base_url,
         channel=channel,
         device=device,
-        customer_id=created["customer_id"],
-        customer_token=created["customer_token"],
-        session_id=created["session_id"],
-        session_token=created["session_token"],
-        expires_at=created["expires_at"],
+        **session_fields(created),
         client=httpx.Client(base_url=base_url, headers=bearer(created["session_token"]), timeout=REQUEST_TIMEOUT),
     )
+
+
+def session_fields(created: JSON) -> dict[str, str]:
+    """The fields of a device that come from a POST /v1/sessions answer (sync and async devices alike)."""
+    names = ("customer_id", "customer_token", "session_id", "session_token", "expires_at")
+    return {name: created[name] for name in names}
 
 
 class OpenDevice(Protocol):
