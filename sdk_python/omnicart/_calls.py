@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from omnicart._http import Call, call, no_content
-from omnicart.protocol.assist import AssistOffer
+from omnicart.protocol.assist import AgentPickup, AgentSession, AssistOffer
 from omnicart.protocol.cart import AddItem, Cart, CartOp, CartOpsRequest, Clear, RemoveItem, SetPrice, SetQuantity
 from omnicart.protocol.catalog import CatalogItem, CatalogPage
 from omnicart.protocol.events import EventPage
@@ -90,6 +90,11 @@ def claim_handoff(code: str, channel: str, device: str) -> Call[SessionCreated]:
 
 def offer_assist() -> Call[AssistOffer]:
     return call("POST", "/v1/assist", AssistOffer)
+
+
+def agent_pickup(api_key: str, agent_id: str, device: str, pin: str) -> Call[AgentSession]:
+    body = AgentPickup(agent_id=agent_id, device=device, pin=pin)
+    return call("POST", "/v1/agent/sessions", AgentSession, body=body, credential=api_key)
 
 
 def revoke_assist(consent_id: str) -> Call[None]:

@@ -29,6 +29,8 @@ class Call(Generic[T]):
     params: dict[str, Any] = field(default_factory=dict)
     write: bool = False
     idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
+    credential: str | None = None
+    """Sent instead of the session token: an agent app's API key when it picks a customer up."""
 
     @property
     def repeatable(self) -> bool:
@@ -42,8 +44,8 @@ class Call(Generic[T]):
         headers = {"accept": "application/json"}
         if self.body is not None:
             headers["content-type"] = "application/json"
-        if token:
-            headers["authorization"] = f"Bearer {token}"
+        if self.credential or token:
+            headers["authorization"] = f"Bearer {self.credential or token}"
         if self.write:
             headers["idempotency-key"] = self.idempotency_key
         return headers

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -23,11 +24,12 @@ from omnicart._resources import (
     TransactionsApi,
 )
 from omnicart.errors import AuthError, ProblemError, TransportError
-from omnicart.live import LiveConnection
+from omnicart.live import LiveConnection, LiveThread
 from omnicart.tokens import Credentials, MemoryTokenStore, TokenStore
 
 if TYPE_CHECKING:
-    from omnicart.protocol.assist import AssistOffer
+    from omnicart.live import Change
+    from omnicart.protocol.assist import AgentSession, AssistOffer
     from omnicart.protocol.catalog import CatalogItem, CatalogPage
     from omnicart.protocol.events import EventPage
     from omnicart.protocol.identity import CustomerProfile
@@ -47,6 +49,8 @@ class _Base:
         self.store = store or MemoryTokenStore()
         self.credentials = self.store.load()
         self.max_retries = max_retries
+        self.agent_id: str | None = None
+        """Set on an agent app's client: its session cannot be reopened alone, only picked up again by PIN."""
 
     @property
     def customer_id(self) -> str | None:
@@ -63,6 +67,13 @@ class _Base:
             customer_token=created.customer_token,
             session_id=created.session_id,
             session_token=created.session_token,
+        )
+        self.store.save(self.credentials)
+
+    def _adopt_agent(self, agent_id: str, session: AgentSession) -> None:
+        self.agent_id = agent_id
+        self.credentials = Credentials(
+            customer_id=session.customer_id, session_id=session.session_id, session_token=session.session_token
         )
         self.store.save(self.credentials)
 
@@ -101,10 +112,24 @@ class Client(_Base):
     ) -> Client:
         """Resume the stored session, or open one (for `customer_token`'s customer, else the stored or a new one)."""
         client = cls(base_url, channel=channel, device=device, **options)
-        client.resume(customer_token)
+        with client._closed_on_failure():
+            client.resume(customer_token)
+        return client
+
+    @classmethod
+    def agent(
+        cls, base_url: str, *, api_key: str, agent_id: str, pin: str, device: str = "agent-console", **options: Any
+    ) -> Client:
+        """A contact-center agent on the customer who read out `pin` (an API key with scope `agent`)."""
+        client = cls(base_url, channel="agent", device=device, **options)
+        with client._closed_on_failure():
+            client._adopt_agent(agent_id, client.run(_calls.agent_pickup(api_key, agent_id, device, pin)))
         return client
 
     def resume(self, customer_token: str | None = None) -> None:
+        if self.agent_id is not None:
+            self.run(_calls.get_cart())  # AuthError once the agent session ended: the shopper must consent again
+            return
         if customer_token is None and self.credentials.session_token:
             try:
                 self.run(_calls.get_cart())
@@ -166,8 +191,25 @@ class Client(_Base):
         """A PIN to read out to the contact center: consent for an agent to work on this cart."""
         return self.run(_calls.offer_assist())
 
+    def withdraw_help(self, consent_id: str) -> None:
+        """End the consent: every agent session opened with its PIN stops at once."""
+        self.run(_calls.revoke_assist(consent_id))
+
+    def live(self, on_change: Callable[[Change], None] | None = None, *, refresh_every: float = 600.0) -> LiveThread:
+        """`with client.live(on_change=print) as live:` a local copy kept live on a background thread."""
+        return LiveThread(self, on_change, refresh_every=refresh_every)
+
     def close(self) -> None:
         self._http.close()
+
+    @contextlib.contextmanager
+    def _closed_on_failure(self) -> Iterator[None]:
+        """A client that could not start is closed before the error reaches the caller, who never holds it."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Client:
         return self
@@ -202,10 +244,23 @@ class AsyncClient(_Base):
         cls, base_url: str, *, channel: str, device: str, customer_token: str | None = None, **options: Any
     ) -> AsyncClient:
         client = cls(base_url, channel=channel, device=device, **options)
-        await client.resume(customer_token)
+        async with client._closed_on_failure():
+            await client.resume(customer_token)
+        return client
+
+    @classmethod
+    async def agent(
+        cls, base_url: str, *, api_key: str, agent_id: str, pin: str, device: str = "agent-console", **options: Any
+    ) -> AsyncClient:
+        client = cls(base_url, channel="agent", device=device, **options)
+        async with client._closed_on_failure():
+            client._adopt_agent(agent_id, await client.run(_calls.agent_pickup(api_key, agent_id, device, pin)))
         return client
 
     async def resume(self, customer_token: str | None = None) -> None:
+        if self.agent_id is not None:
+            await self.run(_calls.get_cart())
+            return
         if customer_token is None and self.credentials.session_token:
             try:
                 await self.run(_calls.get_cart())
@@ -265,12 +320,23 @@ class AsyncClient(_Base):
     async def ask_for_help(self) -> AssistOffer:
         return await self.run(_calls.offer_assist())
 
-    def live(self) -> LiveConnection:
+    async def withdraw_help(self, consent_id: str) -> None:
+        await self.run(_calls.revoke_assist(consent_id))
+
+    def live(self, *, refresh_every: float = 600.0) -> LiveConnection:
         """`async with client.live() as live:` a local copy of the cart, transactions and presence, kept live."""
-        return LiveConnection(self)
+        return LiveConnection(self, refresh_every=refresh_every)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _closed_on_failure(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            await self.aclose()
+            raise
 
     async def __aenter__(self) -> AsyncClient:
         return self

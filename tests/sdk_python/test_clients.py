@@ -17,15 +17,20 @@ from omnicart import (
     ConflictError,
     ForbiddenError,
     InvalidRequestError,
+    ProblemError,
 )
 from omnicart.protocol.cart import AddItem, SetQuantity
 from omnicart.protocol.events import EventKind
+from tests.support.assist import new_agent_id
 from tests.support.catalog import PRICES, TITLES
+from tests.support.identity import api_key
 from tests.support.server import ServerProcess
 from tests.support.transactions import BOOKING_DETAILS
 
 OpenClient = Callable[..., Any]
-"""open_client(channel=..., device=..., customer_token=None): a started Client, or an AsyncClient run to completion."""
+"""open_client(channel=..., customer_token=None, agent=None): a started Client, or an AsyncClient run to completion.
+
+With `agent={"api_key": ..., "agent_id": ..., "pin": ...}` it is an agent app's client, picked up by PIN."""
 
 
 class Synced:
@@ -51,15 +56,22 @@ def open_client(request: pytest.FixtureRequest, server: ServerProcess) -> Iterat
     closers: list[Callable[[], object]] = []
     with asyncio.Runner() as runner:
 
-        def open_(*, channel: str = "web", customer_token: str | None = None) -> Any:
+        def open_(
+            *, channel: str = "web", customer_token: str | None = None, agent: dict[str, str] | None = None
+        ) -> Any:
             device = f"sdk-{request.param}-{next(devices)}"
             if request.param == "sync":
-                client = Client.start(server.url, channel=channel, device=device, customer_token=customer_token)
+                if agent is not None:
+                    client = Client.agent(server.url, device=device, **agent)
+                else:
+                    client = Client.start(server.url, channel=channel, device=device, customer_token=customer_token)
                 closers.append(client.close)
                 return client
-            started = runner.run(
-                AsyncClient.start(server.url, channel=channel, device=device, customer_token=customer_token)
-            )
+            if agent is not None:
+                starting = AsyncClient.agent(server.url, device=device, **agent)
+            else:
+                starting = AsyncClient.start(server.url, channel=channel, device=device, customer_token=customer_token)
+            started = runner.run(starting)
             closers.append(lambda: runner.run(started.aclose()))
             return Synced(started, runner)
 
@@ -228,3 +240,40 @@ def test_handoff_claim_continues_the_customer_and_cart(open_client: OpenClient) 
     claimed = kiosk.cart.get()
     assert claimed.cart_id == cart.cart_id
     assert [(line.sku, line.qty) for line in claimed.lines] == [("BEANS-1KG", 2)]
+
+
+def test_agent_picks_up_by_pin_and_edits_the_shoppers_cart(open_client: OpenClient, server: ServerProcess) -> None:
+    """An agent app, given the PIN the shopper read out, changes the shopper's cart and overrides a price."""
+    shopper = open_client(channel="mobile")
+    line = shopper.cart.add("MUG-BLK").lines[0]
+    offer = shopper.ask_for_help()
+    agent = open_client(agent={"api_key": api_key(server, "agent"), "agent_id": new_agent_id(), "pin": offer.pin})
+    assert agent.customer_id == shopper.customer_id and agent.credentials.customer_token is None
+    agent.cart.set_quantity(line.line_id, 3)
+    agent.cart.set_price(line.line_id, PRICES["MUG-BLK"] - 100, "mug chipped in the photo")
+    seen = shopper.cart.get().lines[0]
+    assert (seen.qty, seen.unit_price) == (3, PRICES["MUG-BLK"] - 100)
+
+
+def test_withdrawn_consent_ends_the_agent_session(open_client: OpenClient, server: ServerProcess) -> None:
+    """After the shopper withdraws consent the agent's calls fail as AuthError, and resume cannot revive them."""
+    shopper = open_client(channel="mobile")
+    offer = shopper.ask_for_help()
+    agent = open_client(agent={"api_key": api_key(server, "agent"), "agent_id": new_agent_id(), "pin": offer.pin})
+    agent.cart.get()
+    shopper.withdraw_help(offer.consent_id)
+    with pytest.raises(AuthError):
+        agent.cart.get()
+    with pytest.raises(AuthError):
+        agent.resume()
+    assert shopper.cart.get().lines == []
+
+
+def test_agent_pickup_with_a_wrong_pin_is_refused(open_client: OpenClient, server: ServerProcess) -> None:
+    """A PIN nobody offered opens nothing: the error carries the server's code and detail."""
+    shopper = open_client(channel="mobile")
+    offered = shopper.ask_for_help().pin
+    wrong = f"{(int(offered) + 1) % 1_000_000:06d}"
+    with pytest.raises(ProblemError) as refused:
+        open_client(agent={"api_key": api_key(server, "agent"), "agent_id": new_agent_id(), "pin": wrong})
+    assert refused.value.status in (401, 404) and refused.value.problem.detail
