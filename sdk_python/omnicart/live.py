@@ -6,6 +6,7 @@
 
 LiveState applies frames without I/O (duplicates dropped, gaps detected); LiveConnection runs the websockets loop
 around it: hello with the last seq, full-jitter backoff between attempts, in-band token refresh, snapshots.
+LiveThread gives the sync Client the same connection on a thread of its own, reporting changes to a callback.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from websockets.asyncio.client import connect
@@ -37,9 +39,10 @@ from omnicart.protocol.stream import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
-    from omnicart.client import AsyncClient
+    from omnicart.client import Client
+    from omnicart.tokens import Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +123,24 @@ class LiveState:
         self.merged_into = None
 
 
+class StreamOwner(Protocol):
+    """What the stream needs of a client: where to connect, its token, and how to reopen its session."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def credentials(self) -> Credentials: ...
+
+    def _adopt_token(self, token: str) -> None: ...
+
+    async def resume(self) -> None: ...
+
+
 class LiveConnection:
     """Keeps `state` in step with the server for as long as the `async with` lasts."""
 
-    def __init__(self, client: AsyncClient, *, refresh_every: float = 600.0, max_queue: int = 10_000) -> None:
+    def __init__(self, client: StreamOwner, *, refresh_every: float = 600.0, max_queue: int = 10_000) -> None:
         self._client = client
         self._refresh_every = refresh_every
         self.local = LiveState()
@@ -253,3 +270,96 @@ class LiveConnection:
         while True:
             await asyncio.sleep(self._refresh_every)
             await socket.send(_encoder.encode(Refresh()).decode())
+
+
+class _ThreadedOwner:
+    """The sync Client seen from the stream's thread: its blocking resume runs off the event loop."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @property
+    def base_url(self) -> str:
+        return self._client.base_url
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._client.credentials
+
+    def _adopt_token(self, token: str) -> None:
+        self._client._adopt_token(token)
+
+    async def resume(self) -> None:
+        await asyncio.to_thread(self._client.resume)
+
+
+class LiveThread:
+    """`with client.live(on_change=...) as live:` the live copy for the sync Client, kept on a background thread.
+
+    `on_change` runs on that thread, once per Change, in order; an exception it raises is logged and the stream
+    goes on. `cart`, `presence` and `connection` may be read from any thread.
+    """
+
+    def __init__(self, client: Client, on_change: Callable[[Change], None] | None, *, refresh_every: float) -> None:
+        self._owner = _ThreadedOwner(client)
+        self._on_change = on_change
+        self._refresh_every = refresh_every
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="omnicart-live", daemon=True)
+        self._connection: LiveConnection | None = None
+        self._delivery: asyncio.Task[None] | None = None
+
+    @property
+    def local(self) -> LiveState:
+        return self._running.local
+
+    @property
+    def cart(self) -> Cart | None:
+        return self._running.cart
+
+    @property
+    def presence(self) -> list[PresenceSession]:
+        return self._running.presence
+
+    @property
+    def connection(self) -> ConnectionState:
+        return self._running.connection
+
+    @property
+    def _running(self) -> LiveConnection:
+        if self._connection is None:
+            raise RuntimeError("use the live stream inside `with client.live() as live:`")
+        return self._connection
+
+    def __enter__(self) -> LiveThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def wait_live(self, timeout: float = 10.0) -> None:
+        """Block until the stream is connected and caught up (raises what stopped it for good)."""
+        asyncio.run_coroutine_threadsafe(self._running.wait_live(timeout), self._loop).result()
+
+    async def _open(self) -> None:
+        self._connection = await LiveConnection(self._owner, refresh_every=self._refresh_every).__aenter__()
+        self._delivery = asyncio.create_task(self._deliver(self._connection))
+
+    async def _close(self) -> None:
+        await self._running.__aexit__()
+        if self._delivery is not None:
+            await self._delivery  # ends after the CLOSED change, so the callback sees it
+
+    async def _deliver(self, connection: LiveConnection) -> None:
+        async for change in connection.changes():
+            if self._on_change is None:
+                continue
+            try:
+                self._on_change(change)
+            except Exception:
+                logger.exception("the on_change callback failed on %s; the stream goes on", change.kind)

@@ -1,10 +1,11 @@
-"""AsyncClient.live(): a local copy that converges across devices and survives a server restart; LiveState alone."""
+"""client.live(): a local copy that converges across devices and survives a server restart; LiveState alone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from omnicart import AsyncClient, Change, ConnectionState, LiveConnection, LiveState
+from omnicart import AsyncClient, Change, Client, ConnectionState, LiveConnection, LiveState
 from omnicart.live import GapDetected
 from omnicart.protocol.cart import Cart, CartLine
 from omnicart.protocol.events import Event, EventKind
@@ -213,3 +214,61 @@ def test_live_state_snapshot_resets_to_its_head() -> None:
     assert state.apply(cart_event(7, cart_at(9, "MUG-BLK"))) == []
     state.apply(cart_event(8, cart_at(6, "TEA-POT", "MUG-BLK")))
     assert state.last_seq == 8 and state.cart == cart_at(6, "TEA-POT", "MUG-BLK")
+
+
+class Recorder:
+    """An on_change callback for the sync client: records each change and the thread it ran on."""
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        self.changes: list[Change] = []
+        self.threads: set[str] = set()
+        self._fail_first = fail_first
+        self._arrived = threading.Condition()
+
+    def __call__(self, change: Change) -> None:
+        with self._arrived:
+            self.changes.append(change)
+            self.threads.add(threading.current_thread().name)
+            self._arrived.notify_all()
+        if self._fail_first and len(self.changes) == 1:
+            raise RuntimeError("a callback bug the stream must survive")
+
+    def wait_for(self, predicate: Callable[[list[Change]], bool], what: str) -> None:
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: predicate(self.changes), CONVERGE_TIMEOUT):
+                raise AssertionError(f"no {what} within {CONVERGE_TIMEOUT}s; got {[c.kind for c in self.changes]}")
+
+
+def cart_version_seen(version: int) -> Callable[[list[Change]], bool]:
+    def seen(changes: list[Change]) -> bool:
+        return any(c.event is not None and c.event.data.get("cart", {}).get("version") == version for c in changes)
+
+    return seen
+
+
+def test_sync_client_callback_sees_another_devices_write(server: ServerProcess) -> None:
+    """The sync client's on_change runs on the live thread for a write made elsewhere; live.cart follows it."""
+    recorder = Recorder()
+    with Client.start(server.url, channel="pos", device="till-1") as till:
+        with (
+            Client.start(
+                server.url, channel="web", device="laptop", customer_token=till.credentials.customer_token
+            ) as laptop,
+            till.live(on_change=recorder) as live,
+        ):
+            live.wait_live()
+            assert live.connection is ConnectionState.LIVE
+            written = laptop.cart.add("ESP-CUP", 2)
+            recorder.wait_for(cart_version_seen(written.version), "cart.updated of the laptop's write")
+            assert line_quantities(live.cart) == [("ESP-CUP", 2)]
+            assert recorder.threads == {"omnicart-live"}
+        assert recorder.changes[-1].state is ConnectionState.CLOSED
+
+
+def test_sync_client_stream_survives_a_failing_callback(server: ServerProcess) -> None:
+    """A callback that raises is logged; the changes after it still arrive."""
+    recorder = Recorder(fail_first=True)
+    with Client.start(server.url, channel="kiosk", device="kiosk-2") as kiosk, kiosk.live(on_change=recorder) as live:
+        live.wait_live()
+        written = kiosk.cart.add("MUG-BLK")
+        recorder.wait_for(cart_version_seen(written.version), "cart.updated after the failing callback")
