@@ -19,7 +19,7 @@ from omnicart.errors import (
     StreamError,
     TransportError,
 )
-from omnicart.live import Change, ConnectionState, LiveConnection, LiveState
+from omnicart.live import Change, ConnectionState, LiveConnection, LiveState, LiveThread
 from omnicart.offline import LocalCart, OfflineCart, OfflineQueue, PendingWrite, Rejection
 from omnicart.tokens import Credentials, FileTokenStore, MemoryTokenStore, TokenStore
 
@@ -36,6 +36,7 @@ __all__ = [
     "InvalidRequestError",
     "LiveConnection",
     "LiveState",
+    "LiveThread",
     "LocalCart",
     "MemoryTokenStore",
     "NotFoundError",

@@ -1,4 +1,4 @@
-"""The code stays typed and linted: mypy --strict and ruff over both packages, as CI would run them."""
+"""The code stays typed and linted: mypy --strict and ruff over both packages and the examples, as CI would run them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ def test_mypy_strict_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_examples_are_typed() -> None:
+    """The example apps type-check as strictly as the SDK they show how to use."""
+    result = _run("mypy", "examples")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_ruff_is_clean() -> None:
-    """ruff finds no lint error in the server, the SDK or the tests."""
-    result = _run("ruff", "check", "--output-format", "concise", "server", "sdk_python", "tests")
+    """ruff finds no lint error in the server, the SDK, the examples or the tests."""
+    result = _run("ruff", "check", "--output-format", "concise", "server", "sdk_python", "examples", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
