@@ -25,6 +25,9 @@ CONVERGE_TIMEOUT = 10.0
 RECONNECT_TIMEOUT = 30.0
 """Seconds a live connection gets to notice a dead server, or to come back once it is up (backoff included)."""
 
+TOKEN_TTL = 2
+"""Seconds a session token lives on the server of the refresh test: a kiosk outlives several."""
+
 OpenClient = Callable[..., Awaitable[AsyncClient]]
 
 
@@ -148,6 +151,25 @@ async def test_live_connection_resumes_after_a_server_crash(start_server: StartS
         assert "snapshot" not in [change.kind for change in watcher.seen], "resumed from a snapshot, not the seq"
         seqs = watcher.event_seqs()
         assert seqs == sorted(set(seqs)), f"change events not strictly increasing: {seqs}"
+
+
+async def test_long_lived_stream_refreshes_its_token_in_band(
+    start_server: StartServer, open_client: OpenClient
+) -> None:
+    """Past the first token's expiry a live kiosk still writes over HTTP: the stream handed it fresh tokens."""
+    server = start_server(env={"OMNICART_SESSION_TTL_SECONDS": str(TOKEN_TTL)})
+    kiosk = await open_client(server, channel="kiosk")
+    first_token = kiosk.credentials.session_token
+    async with kiosk.live(refresh_every=TOKEN_TTL / 4) as live:
+        await live.wait_live()
+        watcher = Watcher(live)
+        await asyncio.sleep(TOKEN_TTL * 2)
+        cart = await kiosk.cart.add("TEA-POT")
+        await watcher.until(lambda: live.cart and live.cart.version == cart.version, what="the write, live")
+    assert kiosk.credentials.session_token != first_token
+    assert kiosk.store.load().session_token == kiosk.credentials.session_token
+    states = {change.state for change in watcher.seen if change.kind == "state"}
+    assert states <= {ConnectionState.LIVE}, f"the stream dropped: {states}"
 
 
 def cart_at(version: int, *skus: str) -> Cart:
