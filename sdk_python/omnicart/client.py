@@ -25,6 +25,7 @@ from omnicart._resources import (
 )
 from omnicart.errors import AuthError, ProblemError, TransportError
 from omnicart.live import LiveConnection, LiveThread
+from omnicart.protocol.problems import ErrorCode
 from omnicart.tokens import Credentials, MemoryTokenStore, TokenStore
 
 if TYPE_CHECKING:
@@ -80,6 +81,21 @@ class _Base:
     def _adopt_token(self, token: str) -> None:
         self.credentials.session_token = token
         self.store.save(self.credentials)
+
+    def _renewable(self, call: Call[Any], error: ProblemError) -> bool:
+        """An expired session token is renewed through the customer token (once), and the call sent again.
+
+        Only expiry: a revoked session stays revoked for this call, and an agent session cannot renew itself.
+        """
+        return (
+            error.code == ErrorCode.TOKEN_EXPIRED
+            and call.credential is None
+            and self.agent_id is None
+            and self.credentials.customer_token is not None
+        )
+
+    def _renewal(self) -> Call[SessionCreated]:
+        return _calls.open_session(self.channel, self.device, self.credentials.customer_token)
 
     def _delays(self) -> Iterator[float]:
         return backoff(first=0.2, cap=5.0)
@@ -144,7 +160,7 @@ class Client(_Base):
                 raise
             self._adopt(self.run(_calls.open_session(self.channel, self.device, None)))  # the stored customer is gone
 
-    def run(self, call: Call[T], *, retries: int | None = None) -> T:
+    def run(self, call: Call[T], *, retries: int | None = None, renew: bool = True) -> T:
         """Send a call; retry transport errors, 5xx and 429 with backoff (writes keep their Idempotency-Key)."""
         delays = self._delays()
         attempts = self.max_retries if retries is None else retries
@@ -166,6 +182,9 @@ class Client(_Base):
             try:
                 return read_answer(call, response.status_code, response.content)
             except ProblemError as error:
+                if renew and self._renewable(call, error):
+                    self._adopt(self.run(self._renewal(), renew=False))
+                    return self.run(call, retries=retries, renew=False)
                 delay = retry_delay(call, error, next(delays))
                 if delay is None or last:
                     raise
@@ -275,7 +294,7 @@ class AsyncClient(_Base):
                 raise
             self._adopt(await self.run(_calls.open_session(self.channel, self.device, None)))
 
-    async def run(self, call: Call[T], *, retries: int | None = None) -> T:
+    async def run(self, call: Call[T], *, retries: int | None = None, renew: bool = True) -> T:
         delays = self._delays()
         attempts = self.max_retries if retries is None else retries
         for attempt in range(attempts + 1):
@@ -296,6 +315,9 @@ class AsyncClient(_Base):
             try:
                 return read_answer(call, response.status_code, response.content)
             except ProblemError as error:
+                if renew and self._renewable(call, error):
+                    self._adopt(await self.run(self._renewal(), renew=False))
+                    return await self.run(call, retries=retries, renew=False)
                 delay = retry_delay(call, error, next(delays))
                 if delay is None or last:
                     raise

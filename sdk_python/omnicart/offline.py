@@ -20,7 +20,7 @@ import msgspec
 
 from omnicart import _calls
 from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
-from omnicart.errors import ProblemError, ServerError, TransportError
+from omnicart.errors import AuthError, ProblemError, ServerError, TransportError
 from omnicart.protocol.cart import AddItem, Cart, CartLine, CartOp, CartOpsRequest, Clear, RemoveItem, SetQuantity
 from omnicart.protocol.catalog import CatalogItem
 
@@ -127,7 +127,10 @@ class OfflineCart:
         return self.view()
 
     def sync(self) -> int:
-        """Send pending writes in order until done or offline; return how many the server answered (or refused)."""
+        """Send pending writes in order until done or offline; return how many the server answered (or refused).
+
+        AuthError when the till's session and customer token no longer work: nothing pending is dropped.
+        """
         answered = 0
         for write in self._queue.pending():
             call = replace(_calls.cart_ops(write.request.ops), idempotency_key=write.idempotency_key)
@@ -135,6 +138,8 @@ class OfflineCart:
                 cart = self._client.run(call, retries=0)
             except (TransportError, ServerError):
                 return answered  # still offline: keep it, and everything after it, for the next sync
+            except AuthError:
+                raise  # the till's session, not the sale, is at fault: keep every write until it signs in again
             except ProblemError as refused:
                 self.rejected.append(Rejection(write=write, code=refused.code, detail=refused.problem.detail))
             else:

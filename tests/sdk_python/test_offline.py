@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from omnicart import Client, FileTokenStore, OfflineCart, OfflineQueue
+from omnicart import AuthError, Client, FileTokenStore, OfflineCart, OfflineQueue
 from tests.support.catalog import SKUS
 from tests.support.server import ServerProcess, StartServer
 
@@ -78,3 +79,40 @@ def test_a_refused_write_is_reported_and_does_not_block_the_queue(
         assert cart.sync() == 2
         assert [rejection.code for rejection in cart.rejected] == ["unknown_sku"]
         assert quantities(till.cart.get().lines) == {SKUS[2]: 3}
+
+
+def test_a_till_whose_token_expired_offline_still_delivers_its_sales(
+    start_server: StartServer, till_files: tuple[Path, Path]
+) -> None:
+    """Back online after its session token expired, the till renews it through the customer token; nothing is lost."""
+    server = start_server(env={"OMNICART_SESSION_TTL_SECONDS": "1"})
+    store, queue_file = till_files
+    till = Client.start(server.url, channel="pos", device="till-1", store=FileTokenStore(store), max_retries=0)
+    with till, closing(OfflineQueue(queue_file)) as queue:
+        cart = OfflineCart(till, queue)
+        cart.refresh()
+        first_session = till.session_id
+        server.stop()
+        cart.add(SKUS[2], 3)
+        time.sleep(1.5)  # the session token expires while the till is offline
+        server.start()
+        assert cart.sync() == 1
+        assert cart.rejected == []
+        assert quantities(till.cart.get().lines) == {SKUS[2]: 3}
+        assert till.session_id != first_session
+        assert FileTokenStore(store).load().session_id == till.session_id, "the renewed session is kept"
+
+
+def test_a_revoked_till_keeps_its_pending_sales(server: ServerProcess, till_files: tuple[Path, Path]) -> None:
+    """A session revoked from another device makes sync raise AuthError; the sale stays pending, not refused."""
+    store, queue_file = till_files
+    till = Client.start(server.url, channel="pos", device="till-1", store=FileTokenStore(store), max_retries=0)
+    manager = Client.start(server.url, channel="web", device="manager", customer_token=till.credentials.customer_token)
+    with till, manager, closing(OfflineQueue(queue_file)) as queue:
+        cart = OfflineCart(till, queue)
+        cart.refresh()
+        assert till.session_id is not None
+        manager.sessions.revoke(till.session_id)
+        with pytest.raises(AuthError):
+            cart.add(SKUS[0], 1)
+        assert len(cart.view().pending) == 1 and cart.rejected == []
