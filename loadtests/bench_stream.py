@@ -8,15 +8,18 @@ a new SQLite file in a temp dir, or the database of --db) and measures:
    before the devices connect and --settle seconds after the last welcome: (after - before) / N.
 2. Write -> other-device latency, with the N idle devices still connected. In a separate measuring process,
    --customers customers each have a writer (HTTP) and a listener socket. Writes go out open loop at --rate per
-   second in total for --duration seconds (each at its scheduled time, never waiting for earlier answers). A
-   sample is the time from sending the write to the listener receiving the `cart.updated` event of the cart
-   version the write returned (the write's answer is the cart, which carries `version`, not a seq; the event
-   carries the same `version` in its data). Both times come from time.perf_counter() of one process.
-   "send lag" is how late the client sent writes against the schedule: large values mean the client, not the
-   server, was the bottleneck.
+   second in total for --duration seconds (each at its scheduled time, never waiting for earlier answers), on the
+   bare HTTP client of rawhttp.py so that the client's own cost stays small. A sample is the time from sending the
+   write to the listener receiving the `cart.updated` event of the cart version the write returned (the write's
+   answer is the cart, which carries `version`, not a seq; the event carries the same `version` in its data). Both
+   times come from time.perf_counter() of one process. "send lag" is how late the client sent writes against the
+   schedule: large values mean the client, not the server, was the bottleneck.
 3. Resume. One customer's log is filled to exactly --resume-events events (its session.opened, then writes); a
    fresh socket sends hello with since=0, and the time from sending hello to receiving the last of those event
    frames is taken --resume-repeats times (median, min, max).
+
+The server is a Target: Omnicart here, or a peer doing the same fan-out (peer_socketio.py), driven by the same
+client processes and measurement. `python -m loadtests.bench` runs these rounds among its other figures.
 
 Run it from the repository root, with the virtualenv that has the server installed:
 
@@ -52,17 +55,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from loadtests import rawhttp
 
 T = TypeVar("T")
 
@@ -82,6 +87,8 @@ CONNECT_CONCURRENCY = 64
 """WebSocket handshakes in flight per client process."""
 FILL_CONCURRENCY = 8
 """Writes in flight while filling the resume log."""
+WRITE_CONNECTIONS = 512
+"""Timed writes in flight at most; past it a write waits for a connection, its wait counted in its latency."""
 PR_SET_PDEATHSIG = 1
 LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?")
@@ -182,14 +189,8 @@ def _server_preexec() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def start_server(db_url: str | None, redis_url: str | None, workdir: Path) -> Server:
-    db_url = db_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    if not db_url.startswith("sqlite"):
-        subprocess.run([*omnicart_command(), "migrate", "--db", db_url], check=True, capture_output=True)
-    port = free_port()
-    command = [*omnicart_command(), "serve", "--dev", "--host", "127.0.0.1", "--port", str(port), "--db", db_url]
-    if redis_url:
-        command += ["--redis", redis_url]
+def start_process(command: Sequence[str], port: int, workdir: Path) -> Server:
+    """Start a server process listening on `port`, its output in workdir/server.log."""
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -201,6 +202,27 @@ def start_server(db_url: str | None, redis_url: str | None, workdir: Path) -> Se
             preexec_fn=_server_preexec,
         )
     return Server(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def start_server(db_url: str | None, redis_url: str | None, workdir: Path) -> Server:
+    db_url = db_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    if not db_url.startswith("sqlite"):
+        subprocess.run([*omnicart_command(), "migrate", "--db", db_url], check=True, capture_output=True)
+    port = free_port()
+    command = [*omnicart_command(), "serve", "--dev", "--host", "127.0.0.1", "--port", str(port), "--db", db_url]
+    if redis_url:
+        command += ["--redis", redis_url]
+    return start_process(command, port, workdir)
+
+
+def start_python_app(module: str, *args: str) -> Callable[[Path], Server]:
+    """A starter for `python -m <module> --port <free port> <args>` (the ceiling and peer apps)."""
+
+    def start(workdir: Path) -> Server:
+        port = free_port()
+        return start_process([sys.executable, "-m", module, "--port", str(port), *args], port, workdir)
+
+    return start
 
 
 def wait_healthy(server: Server) -> None:
@@ -240,11 +262,11 @@ def rss_kib(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def running_server(db_url: str | None, redis_url: str | None, keep_log: Path | None) -> Iterator[Server]:
-    """A healthy server on a fresh database; stopped, its warnings collected and its log kept, whatever happens."""
+def running(start: Callable[[Path], Server], keep_log: Path | None = None) -> Iterator[Server]:
+    """A healthy server started in a fresh work dir; stopped, its warnings collected and its log kept, always."""
     workdir = Path(tempfile.mkdtemp(prefix="omnicart-bench-"))
     try:
-        server = start_server(db_url, redis_url, workdir)
+        server = start(workdir)
         try:
             wait_healthy(server)
             yield server
@@ -256,6 +278,13 @@ def running_server(db_url: str | None, redis_url: str | None, keep_log: Path | N
                 shutil.copyfile(server.log_path, keep_log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def running_server(
+    db_url: str | None, redis_url: str | None, keep_log: Path | None = None
+) -> contextlib.AbstractContextManager[Server]:
+    """`omnicart serve` on the database of `db_url`, or on a fresh SQLite file."""
+    return running(lambda workdir: start_server(db_url, redis_url, workdir), keep_log)
 
 
 # HTTP and WebSocket calls of one device.
@@ -274,7 +303,15 @@ class Frame(msgspec.Struct):
     data: _EventData | None = None
 
 
+class Versioned(msgspec.Struct):
+    """The one field the benchmark reads from a write's answer: Omnicart's cart, or the peer's echo."""
+
+    version: int
+
+
 decode_frame = msgspec.json.Decoder(Frame).decode
+decode_versioned = msgspec.json.Decoder(Versioned).decode
+CART_BODIES = (msgspec.json.encode(ADD_ITEM), msgspec.json.encode(SET_QUANTITY))
 
 
 def http_client(base_url: str, connections: int) -> httpx.AsyncClient:
@@ -298,6 +335,12 @@ async def write_cart(client: httpx.AsyncClient, token: str, body: dict[str, Any]
     return int(response.json()["version"])
 
 
+def cart_write_request(base_url: str, token: str, writes: int) -> bytes:
+    """A writer's next cart write as raw HTTP: add_item first, then set_quantity and add_item by turns."""
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+    return rawhttp.post(base_url, "/v1/cart/ops", CART_BODIES[writes % 2], headers)
+
+
 async def log_head(client: httpx.AsyncClient, token: str) -> int:
     response = await client.get("/v1/events?since=0&limit=1", headers={"Authorization": f"Bearer {token}"})
     response.raise_for_status()
@@ -318,7 +361,79 @@ async def connect_device(url: str, token: str, max_queue: int = 16) -> ClientCon
     return ws
 
 
-# Client process: idle devices.
+async def open_device_sessions(client: httpx.AsyncClient, customers: int) -> tuple[list[str], Counter[str]]:
+    """Two device sessions for each of `customers` new customers; their session tokens."""
+
+    async def customer() -> list[str]:
+        laptop = await open_session(client, "laptop")
+        phone = await open_session(client, "phone", laptop["customer_token"])
+        return [laptop["session_token"], phone["session_token"]]
+
+    pairs, errors = await bounded([customer] * customers, SESSION_CONCURRENCY)
+    return [token for pair in pairs for token in pair], errors
+
+
+# Targets: the server side of a round.
+
+
+class Target(Protocol):
+    """A server the rounds drive: Omnicart (below) or the python-socketio peer (peer_socketio.py).
+
+    Instances travel to the client processes, so they are small picklable dataclasses around the server's URL.
+    A credential is what a device or writer presents: a session token, or the peer's room name.
+    """
+
+    @property
+    def base_url(self) -> str: ...
+
+    async def open_devices(self, client: httpx.AsyncClient, customers: int) -> tuple[list[str], Counter[str]]:
+        """Credentials of two devices for each of `customers` new customers, and the failures by name."""
+        ...
+
+    async def open_pair(self, client: httpx.AsyncClient) -> tuple[str, str, int]:
+        """A new customer's writer credential, its listening device's credential, and the writes already made."""
+        ...
+
+    async def connect(self, credential: str, max_queue: int) -> ClientConnection:
+        """A device's socket, ready to receive its customer's events."""
+        ...
+
+    def versions(self, ws: ClientConnection) -> AsyncIterator[int]:
+        """The cart version of every cart.updated event the socket receives (answering what needs an answer)."""
+        ...
+
+    def write_request(self, credential: str, writes: int) -> bytes:
+        """The raw HTTP request of a writer's next write, after `writes` earlier ones."""
+        ...
+
+
+@dataclass(frozen=True)
+class OmnicartTarget:
+    base_url: str
+
+    async def open_devices(self, client: httpx.AsyncClient, customers: int) -> tuple[list[str], Counter[str]]:
+        return await open_device_sessions(client, customers)
+
+    async def open_pair(self, client: httpx.AsyncClient) -> tuple[str, str, int]:
+        writer = await open_session(client, "writer")
+        listener = await open_session(client, "listener", writer["customer_token"])
+        await write_cart(client, writer["session_token"], ADD_ITEM)  # creates line L1 before the timed writes
+        return writer["session_token"], listener["session_token"], 1
+
+    async def connect(self, credential: str, max_queue: int) -> ClientConnection:
+        return await connect_device(ws_url(self.base_url), credential, max_queue)
+
+    async def versions(self, ws: ClientConnection) -> AsyncIterator[int]:
+        async for raw in ws:
+            frame = decode_frame(raw)
+            if frame.type == "event" and frame.kind == "cart.updated" and frame.data and frame.data.version:
+                yield frame.data.version
+
+    def write_request(self, credential: str, writes: int) -> bytes:
+        return cart_write_request(self.base_url, credential, writes)
+
+
+# Client processes.
 
 
 @dataclass
@@ -337,57 +452,10 @@ def sum_reports(reports: Sequence[PhaseReport]) -> PhaseReport:
     return PhaseReport(sum(r.done for r in reports), max(r.seconds for r in reports), errors)
 
 
-async def open_device_sessions(client: httpx.AsyncClient, customers: int) -> tuple[list[str], Counter[str]]:
-    """Two device sessions for each of `customers` new customers; their session tokens."""
-
-    async def customer() -> list[str]:
-        laptop = await open_session(client, "laptop")
-        phone = await open_session(client, "phone", laptop["customer_token"])
-        return [laptop["session_token"], phone["session_token"]]
-
-    pairs, errors = await bounded([customer] * customers, SESSION_CONCURRENCY)
-    return [token for pair in pairs for token in pair], errors
-
-
-async def drain(ws: ClientConnection) -> int | None:
-    """Read and drop frames until the socket closes; the close code the server sent."""
-    with contextlib.suppress(ConnectionClosed):
-        async for _ in ws:
-            pass
-    return ws.close_code
-
-
-async def connect_idle(url: str, token: str) -> tuple[ClientConnection, asyncio.Task[int | None]]:
-    """A connected device and the task reading its frames from now on (so it answers the server's pings)."""
-    ws = await connect_device(url, token, max_queue=2)
-    return ws, asyncio.create_task(drain(ws))
-
-
 async def wait_command(control: Connection, expected: str) -> None:
     command = await asyncio.get_running_loop().run_in_executor(None, control.recv)
     if command != expected:
         raise RuntimeError(f"expected command {expected!r}, got {command!r}")
-
-
-async def idle_devices(base_url: str, customers: int, control: Connection) -> None:
-    """Open sessions, connect them on command, keep them idle until told to close, report each phase."""
-    started = time.perf_counter()
-    async with http_client(base_url, SESSION_CONCURRENCY) as client:
-        tokens, errors = await open_device_sessions(client, customers)
-    control.send(PhaseReport(len(tokens), time.perf_counter() - started, errors))
-
-    await wait_command(control, "connect")
-    started = time.perf_counter()
-    jobs = [lambda token=token: connect_idle(ws_url(base_url), token) for token in tokens]
-    connected, errors = await bounded(jobs, CONNECT_CONCURRENCY)
-    sockets, drains = [ws for ws, _ in connected], [task for _, task in connected]
-    control.send(PhaseReport(len(sockets), time.perf_counter() - started, errors))
-
-    await wait_command(control, "close")
-    dropped = Counter(f"dropped, close code {task.result()}" for task in drains if task.done())
-    if sockets:
-        await asyncio.wait([asyncio.create_task(ws.close()) for ws in sockets], timeout=30)
-    control.send(PhaseReport(sum(dropped.values()), 0.0, dropped))
 
 
 def child_setup() -> None:
@@ -404,14 +472,18 @@ def stop_child(process: SpawnProcess, grace: float) -> None:
         process.join(5)
 
 
-def idle_devices_process(base_url: str, customers: int, control: Connection) -> None:
-    child_setup()
-    run_async(idle_devices(base_url, customers, control))
+def receive(control: Connection, timeout: float, what: str) -> Any:
+    if not control.poll(timeout):
+        raise TimeoutError(f"no report of {what} within {timeout:.0f} s")
+    try:
+        return control.recv()
+    except EOFError:
+        raise RuntimeError(f"a client process died during {what}; see its traceback above") from None
 
 
 @dataclass
-class IdleFleet:
-    """The client processes holding the idle devices, each with its control pipe."""
+class Fleet:
+    """Client processes, each with its control pipe."""
 
     processes: list[SpawnProcess]
     controls: list[Connection]
@@ -424,36 +496,84 @@ class IdleFleet:
         return sum_reports([receive(control, PHASE_TIMEOUT, what) for control in self.controls])
 
 
-def receive(control: Connection, timeout: float, what: str) -> Any:
-    if not control.poll(timeout):
-        raise TimeoutError(f"no report of {what} within {timeout:.0f} s")
-    try:
-        return control.recv()
-    except EOFError:
-        raise RuntimeError(f"a client process died during {what}; see its traceback above") from None
+ClientJob = tuple[Callable[..., None], tuple[Any, ...]]
+"""A client process's function and its arguments; its control pipe is passed after them."""
 
 
 @contextlib.contextmanager
-def idle_fleet(mp: SpawnContext, base_url: str, customers: int, processes: int) -> Iterator[IdleFleet]:
-    """Client processes sharing `customers` between them; killed whatever happens."""
-    shares = [customers // processes + (i < customers % processes) for i in range(processes)]
-    fleet = IdleFleet([], [])
+def fleet(mp: SpawnContext, jobs: Sequence[ClientJob], grace: float = 5.0) -> Iterator[Fleet]:
+    """One client process per job; given `grace` seconds to exit after a normal end, killed after a failure."""
+    started = Fleet([], [])
     try:
-        for share in (s for s in shares if s > 0):
+        for function, args in jobs:
             ours, theirs = mp.Pipe()
-            process = mp.Process(target=idle_devices_process, args=(base_url, share, theirs), daemon=True)
+            process = mp.Process(target=function, args=(*args, theirs), daemon=True)
             process.start()
-            fleet.processes.append(process)
-            fleet.controls.append(ours)
-        yield fleet
-        grace = 5.0  # after their last report the processes close their sockets and exit
+            started.processes.append(process)
+            started.controls.append(ours)
+        yield started
     except BaseException:
         grace = 0.0
         raise
     finally:
         deadline = time.monotonic() + grace
-        for process in fleet.processes:
+        for process in started.processes:
             stop_child(process, max(0.0, deadline - time.monotonic()))
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """`total` split into at most `parts` non-zero shares as even as can be."""
+    return [s for s in (total // parts + (i < total % parts) for i in range(parts)) if s > 0]
+
+
+# Client process: idle devices.
+
+
+async def drain(target: Target, ws: ClientConnection) -> int | None:
+    """Read frames until the socket closes; the close code the server sent."""
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in target.versions(ws):
+            pass
+    return ws.close_code
+
+
+async def connect_idle(target: Target, credential: str) -> tuple[ClientConnection, asyncio.Task[int | None]]:
+    """A connected device and the task reading its frames from now on (so it answers the server's pings)."""
+    ws = await target.connect(credential, max_queue=2)
+    return ws, asyncio.create_task(drain(target, ws))
+
+
+async def idle_devices(target: Target, customers: int, control: Connection) -> None:
+    """Open sessions, connect them on command, keep them idle until told to close, report each phase."""
+    started = time.perf_counter()
+    async with http_client(target.base_url, SESSION_CONCURRENCY) as client:
+        credentials, errors = await target.open_devices(client, customers)
+    control.send(PhaseReport(len(credentials), time.perf_counter() - started, errors))
+
+    await wait_command(control, "connect")
+    started = time.perf_counter()
+    jobs = [lambda credential=credential: connect_idle(target, credential) for credential in credentials]
+    connected, errors = await bounded(jobs, CONNECT_CONCURRENCY)
+    sockets, drains = [ws for ws, _ in connected], [task for _, task in connected]
+    control.send(PhaseReport(len(sockets), time.perf_counter() - started, errors))
+
+    await wait_command(control, "close")
+    dropped = Counter(f"dropped, close code {task.result()}" for task in drains if task.done())
+    if sockets:
+        await asyncio.wait([asyncio.create_task(ws.close()) for ws in sockets], timeout=30)
+    control.send(PhaseReport(sum(dropped.values()), 0.0, dropped))
+
+
+def idle_devices_process(target: Target, customers: int, control: Connection) -> None:
+    child_setup()
+    run_async(idle_devices(target, customers, control))
+
+
+def idle_fleet(
+    mp: SpawnContext, target: Target, customers: int, processes: int
+) -> contextlib.AbstractContextManager[Fleet]:
+    """Client processes sharing `customers` between them."""
+    return fleet(mp, [(idle_devices_process, (target, share)) for share in shares(customers, processes)])
 
 
 # Measuring process: write -> other-device latency, then resume.
@@ -461,10 +581,15 @@ def idle_fleet(mp: SpawnContext, base_url: str, customers: int, processes: int) 
 
 @dataclass
 class MeasureSettings:
+    target: Target
+    """Where the writers open their sessions and write."""
+    listen_target: Target
+    """Where the listening devices connect: the same server, or another process of it."""
     customers: int
     rate: float
     duration: float
     resume_events: int
+    """0 skips the resume measurement (the peer has no log)."""
     resume_repeats: int
 
 
@@ -481,13 +606,13 @@ class MeasureReport:
 
 @dataclass
 class Pair:
-    """One customer of the latency test: a writer's token and the listening device's socket."""
+    """One customer of the latency test: a writer's credential and the listening device's socket."""
 
-    writer_token: str
+    writer: str
     listener: ClientConnection
+    writes: int
     seen: dict[int, float] = field(default_factory=dict)
     """Cart version -> perf_counter() when its event arrived."""
-    writes: int = 0
 
 
 @dataclass
@@ -499,45 +624,48 @@ class Write:
     error: str | None = None
 
 
-async def open_pair(client: httpx.AsyncClient, url: str) -> Pair:
-    writer = await open_session(client, "writer")
-    listener = await open_session(client, "listener", writer["customer_token"])
-    pair = Pair(writer["session_token"], await connect_device(url, listener["session_token"]))
-    pair.writes = 1
-    await write_cart(client, pair.writer_token, ADD_ITEM)  # creates line L1 before the timed writes
-    return pair
+async def open_pair(client: httpx.AsyncClient, settings: MeasureSettings) -> Pair:
+    writer, listener, writes = await settings.target.open_pair(client)
+    return Pair(writer, await settings.listen_target.connect(listener, 16), writes)
 
 
-async def listen(pair: Pair) -> None:
-    async for raw in pair.listener:
-        frame = decode_frame(raw)
-        if frame.type == "event" and frame.kind == "cart.updated" and frame.data and frame.data.version:
-            pair.seen[frame.data.version] = time.perf_counter()
+async def listen(target: Target, pair: Pair) -> None:
+    async for version in target.versions(pair.listener):
+        pair.seen[version] = time.perf_counter()
 
 
-async def timed_write(client: httpx.AsyncClient, write: Write, body: dict[str, Any]) -> None:
+async def timed_write(pool: rawhttp.Pool, write: Write, request: bytes) -> None:
     write.sent = time.perf_counter()
     try:
-        write.version = await write_cart(client, write.pair.writer_token, body)
+        response = await pool.request(request)
     except Exception as exc:
         write.error = error_name(exc)
+        return
+    if 200 <= response.status < 300:
+        write.version = decode_versioned(response.body).version
+    else:
+        write.error = f"HTTP {response.status}"
 
 
-async def write_open_loop(client: httpx.AsyncClient, pairs: list[Pair], rate: float, duration: float) -> list[Write]:
+async def write_open_loop(target: Target, pairs: list[Pair], rate: float, duration: float) -> list[Write]:
     """Send writes at their scheduled times, round robin over the customers, without waiting for answers."""
     writes: list[Write] = []
     tasks: list[asyncio.Task[None]] = []
-    start = time.perf_counter() + 0.05
-    for i in range(round(rate * duration)):
-        write = Write(pairs[i % len(pairs)], due=start + i / rate)
-        delay = write.due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        body = SET_QUANTITY if write.pair.writes % 2 else ADD_ITEM
-        write.pair.writes += 1
-        writes.append(write)
-        tasks.append(asyncio.create_task(timed_write(client, write, body)))
-    await asyncio.gather(*tasks)
+    pool = rawhttp.Pool(target.base_url, WRITE_CONNECTIONS)
+    try:
+        start = time.perf_counter() + 0.05
+        for i in range(round(rate * duration)):
+            write = Write(pairs[i % len(pairs)], due=start + i / rate)
+            delay = write.due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            request = target.write_request(write.pair.writer, write.pair.writes)
+            write.pair.writes += 1
+            writes.append(write)
+            tasks.append(asyncio.create_task(timed_write(pool, write, request)))
+        await asyncio.gather(*tasks)
+    finally:
+        pool.close()
     return writes
 
 
@@ -567,13 +695,13 @@ def latency_report(writes: list[Write], setup_errors: Counter[str]) -> MeasureRe
     return MeasureReport(sorted(latencies), lags, len(writes), errors, [])
 
 
-async def measure_latency(client: httpx.AsyncClient, url: str, settings: MeasureSettings) -> MeasureReport:
-    pairs, errors = await bounded([lambda: open_pair(client, url)] * settings.customers, SESSION_CONCURRENCY)
+async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) -> MeasureReport:
+    pairs, errors = await bounded([lambda: open_pair(client, settings)] * settings.customers, SESSION_CONCURRENCY)
     if not pairs:
         raise RuntimeError(f"no latency customer could connect: {dict(errors)}")
-    listeners = [asyncio.create_task(listen(pair)) for pair in pairs]
+    listeners = [asyncio.create_task(listen(settings.listen_target, pair)) for pair in pairs]
     try:
-        writes = await write_open_loop(client, pairs, settings.rate, settings.duration)
+        writes = await write_open_loop(settings.target, pairs, settings.rate, settings.duration)
         await wait_for_events(writes, EVENT_WAIT)
         for listener in (task for task in listeners if task.done()):
             exc = listener.exception()
@@ -623,30 +751,24 @@ async def measure_resume(client: httpx.AsyncClient, url: str, settings: MeasureS
     return [await time_resume(url, token, settings.resume_events) for _ in range(settings.resume_repeats)]
 
 
-async def measure(base_url: str, settings: MeasureSettings, control: Connection) -> None:
-    async with http_client(base_url, 512) as client:
-        report = await measure_latency(client, ws_url(base_url), settings)
-        progress(f"  latency: {len(report.latencies)} samples; filling a log of {settings.resume_events} events")
-        report.resume_seconds = await measure_resume(client, ws_url(base_url), settings)
+async def measure(settings: MeasureSettings, control: Connection) -> None:
+    async with http_client(settings.target.base_url, SESSION_CONCURRENCY) as client:
+        report = await measure_latency(client, settings)
+        if settings.resume_events:
+            report.resume_seconds = await measure_resume(client, ws_url(settings.target.base_url), settings)
     control.send(report)
 
 
-def measure_process(base_url: str, settings: MeasureSettings, control: Connection) -> None:
+def measure_process(settings: MeasureSettings, control: Connection) -> None:
     child_setup()
-    run_async(measure(base_url, settings, control))
+    run_async(measure(settings, control))
 
 
-def run_measurement(mp: SpawnContext, base_url: str, settings: MeasureSettings) -> MeasureReport:
-    ours, theirs = mp.Pipe()
-    process = mp.Process(target=measure_process, args=(base_url, settings, theirs), daemon=True)
-    process.start()
-    grace = 0.0
-    try:
-        report: MeasureReport = receive(ours, settings.duration + PHASE_TIMEOUT, "the measurement")
-        grace = 10.0
-        return report
-    finally:
-        stop_child(process, grace)
+def run_measurement(mp: SpawnContext, settings: MeasureSettings) -> MeasureReport:
+    """The measurement, in a client process of its own."""
+    with fleet(mp, [(measure_process, (settings,))], grace=10.0) as measurer:
+        report: MeasureReport = receive(measurer.controls[0], settings.duration + PHASE_TIMEOUT, "the measurement")
+    return report
 
 
 # One round: one device count against one fresh server.
@@ -661,7 +783,36 @@ class RoundResult:
     rss_after_kib: int
     measured: MeasureReport
     dropped: PhaseReport
-    server_warnings: list[str]
+    server_warnings: list[str] = field(default_factory=list)
+    """Filled in once the server has stopped."""
+
+
+def stream_round(
+    mp: SpawnContext,
+    server: Server,
+    settings: MeasureSettings,
+    devices: int,
+    client_procs: int,
+    settle: float,
+    step: Callable[[str], None],
+) -> RoundResult:
+    """`devices` idle devices on a running server, then the measurement beside them."""
+    customers = devices // 2
+    with idle_fleet(mp, settings.listen_target, customers, client_procs) as idle:
+        step(f"{devices} devices: opening {customers} customers x 2 sessions")
+        sessions = idle.reports("opening sessions")
+        rss_before = rss_kib(server.process.pid)
+        step(f"{devices} devices: {sessions.done} sessions in {sessions.seconds:.1f} s; connecting them")
+        idle.command("connect")
+        connected = idle.reports("connecting")
+        time.sleep(settle)
+        rss_after = rss_kib(server.process.pid)
+        step(f"{devices} devices: {connected.done} connected in {connected.seconds:.1f} s; measuring")
+        measured = run_measurement(mp, settings)
+        step(f"{devices} devices: closing them")
+        idle.command("close")
+        dropped = idle.reports("closing")
+    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped)
 
 
 @dataclass
@@ -681,30 +832,18 @@ class Options:
     def server_log(self, devices: int) -> Path | None:
         return self.log_dir / f"server-{devices}.log" if self.log_dir else None
 
-    def measure_settings(self) -> MeasureSettings:
-        return MeasureSettings(self.customers, self.rate, self.duration, self.resume_events, self.resume_repeats)
+    def measure_settings(self, target: Target) -> MeasureSettings:
+        return MeasureSettings(
+            target, target, self.customers, self.rate, self.duration, self.resume_events, self.resume_repeats
+        )
 
 
 def run_round(mp: SpawnContext, options: Options, devices: int) -> RoundResult:
-    customers = devices // 2
-    with (
-        running_server(options.db, options.redis, options.server_log(devices)) as server,
-        idle_fleet(mp, server.base_url, customers, options.client_procs) as fleet,
-    ):
-        progress(f"{devices} devices: opening {customers} customers x 2 sessions")
-        sessions = fleet.reports("opening sessions")
-        rss_before = rss_kib(server.process.pid)
-        progress(f"  {sessions.done} sessions in {sessions.seconds:.1f} s; connecting the devices")
-        fleet.command("connect")
-        connected = fleet.reports("connecting")
-        time.sleep(options.settle)
-        rss_after = rss_kib(server.process.pid)
-        progress(f"  {connected.done} connected in {connected.seconds:.1f} s; measuring latency")
-        measured = run_measurement(mp, server.base_url, options.measure_settings())
-        progress("  closing the devices")
-        fleet.command("close")
-        dropped = fleet.reports("closing")
-    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped, server.warnings)
+    with running_server(options.db, options.redis, options.server_log(devices)) as server:
+        settings = options.measure_settings(OmnicartTarget(server.base_url))
+        result = stream_round(mp, server, settings, devices, options.client_procs, options.settle, progress)
+    result.server_warnings = server.warnings
+    return result
 
 
 # The report.
