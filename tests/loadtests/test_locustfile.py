@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import unavailable
+from tests.loadtests.tools import ROOT, run_tool
 from tests.support.identity import api_key
 from tests.support.server import StartServer
 
-ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 RUN_TIMEOUT = 60.0
 """Seconds the 5-second run may take in all (start-up, ramp, shutdown) before it counts as hung."""
@@ -58,9 +56,7 @@ def test_headless_run_serves_every_user_class_without_failure(start_server: Star
     """A 5-second headless run of 6 users exits 0 with shopper, till, agent and live-latency requests, none failed."""
     command = locust_command()
     server = start_server(env=LOAD_LIMITS)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OMNICART_")}
-    env["OMNICART_LOADTEST_AGENT_KEY"] = api_key(server, "agent")
-    result = subprocess.run(
+    result = run_tool(
         [
             *command,
             "-f",
@@ -78,12 +74,8 @@ def test_headless_run_serves_every_user_class_without_failure(start_server: Star
             "--csv",
             str(tmp_path / "run"),
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
+        RUN_TIMEOUT,
+        {"OMNICART_LOADTEST_AGENT_KEY": api_key(server, "agent")},
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -1,0 +1,26 @@
+"""Running a load tool the way a developer does: from the repository root, as a bounded subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_tool(
+    command: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run from the repository root without this environment's OMNICART_* settings (`env` adds variables back)."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("OMNICART_")}
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
