@@ -16,6 +16,7 @@ from omnicart_server.catalog.routes import ROUTES as CATALOG_ROUTES
 from omnicart_server.config import Settings, load_settings
 from omnicart_server.context import ServerContext
 from omnicart_server.customers.routes import ROUTES as CUSTOMER_ROUTES
+from omnicart_server.demo.routes import ROUTES as DEMO_ROUTES
 from omnicart_server.deps import DEPENDENCIES
 from omnicart_server.events.routes import ROUTES as EVENT_ROUTES
 from omnicart_server.handoff.routes import ROUTES as HANDOFF_ROUTES
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Litestar:
             *ASSIST_ROUTES,
             *TRANSACTION_ROUTES,
             *WEBHOOK_ROUTES,
+            *DEMO_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         plugins=[problem_details_plugin()],
