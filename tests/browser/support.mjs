@@ -1,0 +1,220 @@
+// Shared by the browser tests: a real `omnicart serve` on a free port with a throwaway SQLite file, headless
+// Chromium (Debian's, driven by playwright-core), devices as browser contexts, and waiting on conditions with a
+// deadline (never sleeping, never asserting a timing).
+
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+import { chromium } from "playwright-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "../..");
+const HOST = "127.0.0.1";
+const STARTUP_MS = 30_000;
+const STOP_MS = 10_000;
+const LOG_LINES = 80;
+
+/** Screenshots of every scenario land here (gitignored). */
+export const ARTIFACTS = path.join(HERE, "artifacts");
+/** How long a page may take to show what another device did. */
+export const SETTLE_MS = 15_000;
+
+/** The `omnicart` command: OMNICART_BIN, else the script in the repository's .venv. */
+export function omnicartBin() {
+  return process.env.OMNICART_BIN || path.join(REPO, ".venv", "bin", "omnicart");
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** This process's environment without OMNICART_* settings: the server sees only what a test gives it. */
+function serverEnv() {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("OMNICART_")));
+  return { ...env, PYTHONUNBUFFERED: "1" };
+}
+
+/** Poll `probe` until it returns something truthy; fail with `describe()` of the last state after `timeout` ms. */
+export async function waitUntil(probe, { timeout = SETTLE_MS, interval = 50, describe = () => "" } = {}) {
+  const deadline = Date.now() + timeout;
+  let lastError;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const seen = await Promise.resolve(describe()).catch((error) => `(could not describe: ${error})`);
+      throw new Error(`condition not met within ${timeout} ms. ${seen}${lastError ? `\nlast error: ${lastError}` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+/** Start `omnicart serve --dev` on a free port with a SQLite file of its own; resolves once /health answers. */
+export async function startServer() {
+  const dir = await mkdtemp(path.join(tmpdir(), "omnicart-browser-"));
+  const port = await freePort();
+  const db = `sqlite+aiosqlite:///${path.join(dir, "omnicart.db")}`;
+  const bin = omnicartBin();
+  const args = ["serve", "--dev", "--host", HOST, "--port", String(port), "--db", db];
+  const child = spawn(bin, args, { env: serverEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  const lines = [];
+  const keep = (chunk) => {
+    lines.push(...chunk.toString().split("\n").filter(Boolean));
+    lines.splice(0, Math.max(0, lines.length - LOG_LINES));
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  let exited = null;
+  const exit = new Promise((resolve) => child.once("exit", (code, signal) => resolve((exited = code ?? signal))));
+  const url = `http://${HOST}:${port}`;
+  const log = () => `--- omnicart serve (${url}), last ${LOG_LINES} lines ---\n${lines.join("\n")}`;
+
+  await waitUntil(
+    async () => {
+      if (exited !== null) throw new Error(`omnicart serve exited with ${exited} during start-up\n${log()}`);
+      const response = await fetch(`${url}/health`).catch(() => null);
+      return response?.ok;
+    },
+    { timeout: STARTUP_MS, describe: () => `${bin} did not answer /health\n${log()}` },
+  ).catch((error) => {
+    if (exited === null) child.kill("SIGKILL");
+    throw error;
+  });
+
+  return {
+    url,
+    log,
+    /** An API key with `scope` (agent, payments ...), as `omnicart keys create` prints it. */
+    async createKey(scope) {
+      const { stdout } = await promisify(execFile)(
+        bin,
+        ["keys", "create", "--name", `browser-${scope}`, "--scope", scope, "--db", db],
+        { env: serverEnv() },
+      );
+      return stdout.trim().split("\n").at(-1);
+    },
+    async stop() {
+      if (exited === null) {
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), STOP_MS);
+        await exit;
+        clearTimeout(killer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headless Chromium: CHROMIUM, else Debian's /usr/bin/chromium (no sandbox: tests may run as root). */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox"],
+    headless: true,
+  });
+}
+
+/**
+ * A device: a browser context of its own (its own localStorage, so its own customer until it claims a code),
+ * with a page at `pagePath` (or a full URL) once the page says it is ready. `errors` collects uncaught page
+ * errors and Content-Security-Policy violations.
+ */
+export async function openDevice(browser, server, pagePath = "/demo") {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) errors.push(`CSP: ${message.text()}`);
+  });
+  await page.goto(pagePath.startsWith("http") ? pagePath : server.url + pagePath);
+  await ready(page);
+  return { context, page, errors };
+}
+
+/** Wait for the page's `body[data-ready=true]` (its module finished starting). */
+export async function ready(page) {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: SETTLE_MS });
+}
+
+/** The cart lines a page shows, sorted by SKU: {sku, qty, unitPrice, pending}. */
+export function linesOf(page) {
+  return page.$$eval("#cart-lines .line", (items) =>
+    items
+      .map((item) => ({
+        sku: item.dataset.sku,
+        qty: Number(item.dataset.qty),
+        unitPrice: Number(item.dataset.unitPrice),
+        pending: item.dataset.pending === "true",
+      }))
+      .sort((a, b) => a.sku.localeCompare(b.sku)),
+  );
+}
+
+/** Wait until the page's cart shows exactly `expected` ({SKU: qty}), nothing pending. */
+export async function waitForCart(page, expected, { timeout = SETTLE_MS } = {}) {
+  const want = Object.entries(expected).sort(([a], [b]) => a.localeCompare(b));
+  const matches = (lines) =>
+    lines.length === want.length &&
+    lines.every((line, index) => line.sku === want[index][0] && line.qty === want[index][1] && !line.pending);
+  await waitUntil(async () => matches(await linesOf(page)), {
+    timeout,
+    describe: async () => `wanted ${JSON.stringify(expected)}, the page shows ${JSON.stringify(await linesOf(page))}`,
+  });
+}
+
+/** Click a catalog item's Add button. */
+export async function addToCart(page, sku) {
+  await page.click(`#catalog [data-sku="${sku}"] button`);
+}
+
+/** The problem the page shows, or null: {code, text}. */
+export async function shownProblem(page) {
+  return page.$eval("#notice", (notice) => (notice.hidden ? null : { code: notice.dataset.code, text: notice.innerText }));
+}
+
+/** No problem shown and no uncaught error: the scenario ran clean. */
+export async function assertClean(device) {
+  assert.equal(await shownProblem(device.page), null, "the page shows a problem");
+  assert.deepEqual(device.errors, [], "uncaught errors in the page");
+}
+
+/** Save a full-page screenshot as artifacts/<name>.png. */
+export async function screenshot(page, name) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0)); // else the sticky top bar lands mid-page in a full-page shot
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Make `second` continue as `first`'s customer the way a person does: `first` shows a code, `second` types it.
+ * Returns the code.
+ */
+export async function handOff(first, second) {
+  const before = (await first.page.textContent("#handoff-code")).trim();
+  await first.page.click("#handoff-create");
+  const code = await waitUntil(async () => {
+    const shown = (await first.page.textContent("#handoff-code")).trim();
+    return shown !== before && shown;
+  });
+  await second.page.fill("#claim-code", code);
+  await second.page.click('#claim button[type="submit"]');
+  return code;
+}

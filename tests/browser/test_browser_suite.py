@@ -1,0 +1,71 @@
+"""The /demo pages in real headless Chromium: each tests/browser/*.test.mjs runs as one case under `node --test`.
+
+Each file starts its own `omnicart serve --dev` (the `omnicart` script next to this Python) on a free port with a
+SQLite file of its own, and saves screenshots under tests/browser/artifacts/. Needs node, Debian's `chromium`
+and `npm ci` in tests/browser (scripts/test.sh does all three); skipped with the reason when one is missing,
+failed instead under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unavailable
+
+HERE = Path(__file__).parent
+SCENARIOS = sorted(HERE.glob("*.test.mjs"))
+FILE_TIMEOUT = 180.0
+"""Seconds one file may take (each takes a few); a hung browser fails the case instead of the whole run."""
+
+
+def _chromium() -> str | None:
+    configured = os.environ.get("CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _requirements() -> tuple[str, str]:
+    """node and chromium, or skip (fail under CI) saying what to install."""
+    node = shutil.which("node")
+    if node is None:
+        unavailable("node is not installed: the browser tests run under `node --test`")
+    chromium = _chromium()
+    if chromium is None:
+        unavailable("chromium is not installed: `apt-get install chromium` (or set CHROMIUM to its path)")
+    if not (HERE / "node_modules" / "playwright-core").is_dir():
+        unavailable("tests/browser/node_modules is missing: run `(cd tests/browser && npm ci)`")
+    return node, chromium
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[path.name.removesuffix(".test.mjs") for path in SCENARIOS])
+def test_browser_scenarios(scenario: Path) -> None:
+    """Every scenario of the file passes in headless Chromium against its own real server."""
+    node, chromium = _requirements()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OMNICART_")}
+    env["OMNICART_BIN"] = str(Path(sys.executable).with_name("omnicart"))
+    env["CHROMIUM"] = chromium
+    # A session of its own, so a file that hangs is killed with its server and browser, not left behind.
+    process = subprocess.Popen(
+        [node, "--test", "--test-reporter=spec", scenario.name],
+        cwd=HERE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=FILE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"node --test {scenario.name} ran over {FILE_TIMEOUT:.0f}s and was killed\n{output[-20000:]}")
+    assert process.returncode == 0, f"node --test {scenario.name} exited with {process.returncode}\n{output[-20000:]}"
