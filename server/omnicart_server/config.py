@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     secret_keys: tuple[str, ...] = ()
     """Token signing keys, newest first: new tokens use the first, older ones verify until removed."""
     session_ttl_seconds: int = 24 * 3600
+    session_cache_seconds: float = 1.0
+    """How long a session found valid is trusted without reading its row again. A revocation takes effect at once
+    in the process that made it, and within this long in the others; 0 reads the row on every request."""
     customer_token_ttl_seconds: int = 90 * 24 * 3600
     max_qty_per_line: int = 999
     max_lines_per_cart: int = 200

@@ -92,6 +92,7 @@ class ServerContext:
             catalog.currency,
             fanout.online,
             timedelta(seconds=settings.agent_session_ttl_seconds),
+            settings.session_cache_seconds,
         )
         limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
         return cls(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tests.support.wait import wait_for
 
 KEY_1 = "k1-test-signing-key-4d1f0c9a7b2e"
 KEY_2 = "k2-test-signing-key-93c5e1a0f6d8"
+SESSION_CACHE_SECONDS = 1.0
+"""The server's default OMNICART_SESSION_CACHE_SECONDS: how long another process may still trust a session."""
 REVOCATION_DEADLINE = 10.0
 """Seconds a revocation may take to reach every request (the server may cache session rows briefly)."""
 SESSION_TTL_SECONDS = 2
@@ -188,3 +191,22 @@ def test_server_without_signing_key_refuses_to_start(catalog_file: Path, tmp_pat
     code = server.wait_exit(timeout=30)
     assert code != 0, server.log_tail()
     assert "OMNICART_SECRET_KEYS" in server.log_text(), server.log_tail()
+
+
+def test_revocation_reaches_every_worker_process(
+    start_server: StartServer, open_device: OpenDevice, redis_url: str
+) -> None:
+    """With two processes each trusting sessions it checked a moment ago, a revoked token is soon refused by both."""
+    server = start_server(args=["--workers", "2", "--redis", redis_url])
+    phone = open_device(server)
+    tablet = open_device(server, customer_token=phone.customer_token)
+
+    def status_on_a_new_connection() -> int:  # new connections spread over both processes
+        return tablet.client.get("/v1/cart", headers={"connection": "close"}).status_code
+
+    assert [status_on_a_new_connection() for _ in range(20)] == [200] * 20  # each process now trusts the session
+    assert phone.client.delete(f"/v1/sessions/{tablet.session_id}").status_code == 204
+    refused_soon(tablet.client, REVOCATION_DEADLINE, "revocation in the first process")
+    time.sleep(SESSION_CACHE_SECONDS)
+    statuses = [status_on_a_new_connection() for _ in range(20)]
+    assert statuses == [401] * 20, f"some process still accepted the revoked token: {statuses}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from omnicart.protocol.stream import PresenceSession
-    from omnicart_server.db.writer import Writer, WriteTxn
+    from omnicart_server.db.writer import CommittedEvent, Writer, WriteTxn
 
     PresenceSource = Callable[[str], Awaitable[list[PresenceSession]]]
     """The customer's sessions connected right now (the live stream's presence)."""
@@ -81,6 +82,56 @@ class Pick(NamedTuple):
     agent: AgentGrant | None = None
 
 
+@dataclass
+class _Known:
+    """A session row found valid moments ago: who it is, until when, and when it was last seen."""
+
+    device: Device
+    expires_at: datetime
+    last_seen: datetime
+    checked_at: float
+
+
+class RecentSessions:
+    """Sessions found valid in the last `ttl` seconds, so a busy device does not cost a read on every request.
+
+    Only a valid verdict is kept; anything else goes back to the database. A revocation or merge committed by this
+    process forgets every entry at once; another process may accept a revoked token for at most `ttl` seconds
+    (OMNICART_SESSION_CACHE_SECONDS; 0 reads the row on every request).
+    """
+
+    FORGETTING_KINDS = frozenset({EventKind.SESSION_REVOKED, EventKind.CUSTOMER_MERGED})
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._known: dict[str, _Known] = {}
+        self.generation = 0
+        """Rises with every forgetting: a row read before it may be stale, and is not kept."""
+
+    def get(self, session_id: str, now: datetime) -> _Known | None:
+        known = self._known.get(session_id)
+        if known is None or time.monotonic() - known.checked_at > self._ttl or known.expires_at <= now:
+            return None
+        return known
+
+    def keep(
+        self, session_id: str, device: Device, expires_at: datetime, last_seen: datetime, *, read_in: int
+    ) -> _Known:
+        """Remember a row read during generation `read_in` (unless a revocation or merge committed since)."""
+        known = _Known(device, expires_at, last_seen, time.monotonic())
+        if self._ttl > 0 and read_in == self.generation:
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[session_id] = known
+        return known
+
+    def on_commit(self, committed: list[CommittedEvent]) -> None:
+        if any(item.event.kind in self.FORGETTING_KINDS for item in committed):
+            self.generation += 1
+            self._known.clear()
+
+
 class SessionService:
     """Opens, authenticates, lists and revokes device sessions."""
 
@@ -92,8 +143,11 @@ class SessionService:
         currency: str,
         presence: PresenceSource,
         agent_ttl: timedelta,
+        cache_seconds: float,
     ) -> None:
         self._agent_ttl = agent_ttl
+        self._recent = RecentSessions(cache_seconds)
+        writer.on_commit(self._recent.on_commit)
         self._writer = writer
         self._read_engine = read_engine
         self._signer = signer
@@ -163,20 +217,26 @@ class SessionService:
     async def authenticate(self, session_token: str) -> Device:
         """The device behind a session token, checked against its row so revocation takes effect at once."""
         session_id = self._signer.verify(TokenKind.SESSION, session_token)
+        now = datetime.now(UTC)
+        known = self._recent.get(session_id, now) or await self._look_up(session_id, now)
+        if now - known.last_seen > LAST_SEEN_RESOLUTION:
+            await self._touch(session_id)
+            known.last_seen = now
+        return known.device
+
+    async def _look_up(self, session_id: str, now: datetime) -> _Known:
+        generation = self._recent.generation
         async with self._read_engine.connect() as conn:
             row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one_or_none()
         if row is None:
             raise TokenInvalid("This session does not exist; open a new session.")
         if row.revoked_at is not None:
             raise SessionRevoked("This session was revoked; open a new session to continue.")
-        now = datetime.now(UTC)
         if row.expires_at <= now:
             raise TokenExpired(
                 "This session has expired; refresh it on the live stream before it ends, or start again."
             )
-        if now - row.last_seen > LAST_SEEN_RESOLUTION:
-            await self._touch(session_id)
-        return Device(
+        device = Device(
             session_id=row.id,
             customer_id=row.customer_id,
             channel=row.channel,
@@ -184,6 +244,7 @@ class SessionService:
             role=row.role,
             agent_id=row.agent_id,
         )
+        return self._recent.keep(session_id, device, row.expires_at, row.last_seen, read_in=generation)
 
     async def _touch(self, session_id: str) -> None:
         async def work(txn: WriteTxn) -> None:
