@@ -7,5 +7,15 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# The browser tests (tests/browser) drive Debian's chromium with playwright-core: install both when missing.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if command -v npm >/dev/null 2>&1; then
+    if ! browser_log=$(cd tests/browser && npm ci --no-audit --no-fund 2>&1); then
+        echo "$browser_log" >&2
+        exit 1
+    fi
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest "$@"
