@@ -1,0 +1,26 @@
+/** Waiting between attempts: full-jitter backoff (AWS Architecture Blog, "Exponential Backoff And Jitter"). */
+
+/** Endless delays in ms: random in [0, min(cap, first × 2^n)), so reconnecting clients never move in step. */
+export function* backoff(firstMs: number, capMs: number): Generator<number, never, void> {
+  for (let attempt = 0; ; attempt++) {
+    yield Math.random() * Math.min(capMs, firstMs * 2 ** attempt);
+  }
+}
+
+/** The next delay of an endless backoff. */
+export function nextDelay(delays: Generator<number, never, void>): number {
+  return delays.next().value;
+}
+
+/** Resolve after `ms`, or as soon as `wake` is called (a reconnect the network told us about, a close). */
+export function sleep(ms: number): { done: Promise<void>; wake: () => void } {
+  let wake = (): void => {};
+  const done = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  return { done, wake };
+}
