@@ -6,6 +6,7 @@
  * await client.cart.add("JACKET-RAIN", 2);
  * ```
  */
+export { applyOps, type CartContents, type CartLimits, OpRejected, type PriceList } from "./cart-ops.js";
 export { type AgentOptions, Client, type ClientOptions, type ConnectionOptions } from "./client.js";
 export {
   AuthError,
@@ -29,7 +30,16 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./live.js";
+export { type LocalCart, OfflineCart, type OfflineEvents, type OfflineOptions, type Rejection } from "./offline.js";
 export * from "./protocol.js";
+export {
+  IndexedDbQueueStore,
+  LocalStorageQueueStore,
+  MemoryQueueStore,
+  type PendingWrite,
+  type QueueContents,
+  type QueueStore,
+} from "./queue-stores.js";
 export type { StepOptions, WriteOptions } from "./resources.js";
 export { CartApi, HandoffApi, SessionsApi, TransactionsApi } from "./resources.js";
 export { type Credentials, LocalStorageStore, MemoryStore, type StorageLike, type TokenStore } from "./token-stores.js";
