@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
 from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
@@ -30,6 +30,14 @@ CART_OPS_ROUTE = "POST /v1/cart/ops"
 _lines_decoder = msgspec.json.Decoder(list[CartLine])
 _cart_decoder = msgspec.json.Decoder(Cart)
 _encoder = msgspec.json.Encoder()
+# Built once, so each write reuses their cache keys and compiled SQL (see omnicart_server.db.writer).
+_ACTIVE_CART = select(carts).where(carts.c.customer_id == bindparam("customer_id"), carts.c.status == "active")
+_CART_LOCKED = (
+    select(transactions.c.id)
+    .where(transactions.c.customer_id == bindparam("customer_id"), transactions.c.locks_cart)
+    .limit(1)
+)
+_WRITE_CART = update(carts).where(carts.c.id == bindparam("cart_id"))
 
 
 def cart_from_row(row: Row[Any]) -> Cart:
@@ -43,24 +51,20 @@ def lines_of(row: Row[Any]) -> list[CartLine]:
 async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Cart:
     """Store new contents for the cart of `row` as its next version."""
     version = row.version + 1
-    await txn.conn.execute(
-        update(carts)
-        .where(carts.c.id == row.id)
-        .values(
-            version=version,
-            lines=_encoder.encode(contents.lines).decode(),
-            next_line_no=contents.next_line_no,
-            updated_at=txn.now,
-            abandoned_at=None,
-        )
-    )
+    values = {
+        "cart_id": row.id,
+        "version": version,
+        "lines": _encoder.encode(contents.lines).decode(),
+        "next_line_no": contents.next_line_no,
+        "updated_at": txn.now,
+        "abandoned_at": None,
+    }
+    await txn.conn.execute(_WRITE_CART, values)
     return _cart_at(row.id, version, row.currency, contents.lines, txn.now)
 
 
 async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
-    row = (
-        await conn.execute(select(carts).where(carts.c.customer_id == customer_id, carts.c.status == "active"))
-    ).one_or_none()
+    row = (await conn.execute(_ACTIVE_CART, {"customer_id": customer_id})).one_or_none()
     if row is None:
         raise NotFound("This customer has no active cart.")
     return row
@@ -68,8 +72,7 @@ async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
 
 async def cart_is_locked(conn: Executor, customer_id: str) -> bool:
     """Whether a transaction of the customer is in a state that locks the cart (a checkout completing)."""
-    query = select(transactions.c.id).where(transactions.c.customer_id == customer_id, transactions.c.locks_cart)
-    return (await conn.execute(query.limit(1))).first() is not None
+    return (await conn.execute(_CART_LOCKED, {"customer_id": customer_id})).first() is not None
 
 
 async def create_active_cart(txn: WriteTxn, customer_id: str, currency: str) -> None:

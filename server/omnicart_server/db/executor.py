@@ -8,7 +8,7 @@ fsync) leave the loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 class Executor(Protocol):
     """A connection inside a transaction: an AsyncConnection, or the SQLite writer's InlineConnection."""
 
-    async def execute(self, statement: Executable, /) -> CursorResult[Any]: ...
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None, /
+    ) -> CursorResult[Any]: ...
 
     def begin_nested(self) -> AbstractAsyncContextManager[Any]: ...
 
@@ -31,8 +33,8 @@ class InlineConnection:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def execute(self, statement: Executable, /) -> CursorResult[Any]:
-        return self._connection.execute(statement)
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> CursorResult[Any]:
+        return self._connection.execute(statement, parameters)
 
     @asynccontextmanager
     async def _savepoint(self) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from omnicart_server.db.models import idempotency_keys
 from omnicart_server.errors import IdempotencyKeyReused, InvalidIdempotencyKey
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from omnicart_server.db.executor import Executor
 
 MAX_KEY_LENGTH = 255
+_FIND = select(idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
+    idempotency_keys.c.customer_id == bindparam("customer_id"), idempotency_keys.c.key == bindparam("key")
+)
+_STORE = insert(idempotency_keys)
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,7 @@ def request_fingerprint(route: str, canonical_body: bytes) -> str:
 
 async def find_response(conn: Executor, customer_id: str, key: str, fingerprint: str) -> StoredResponse | None:
     """The stored answer for this key, or None; the same key with another request is refused."""
-    row = (
-        await conn.execute(
-            select(idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
-                idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key
-            )
-        )
-    ).one_or_none()
+    row = (await conn.execute(_FIND, {"customer_id": customer_id, "key": key})).one_or_none()
     if row is None:
         return None
     if row.body_hash != fingerprint:
@@ -57,16 +55,15 @@ async def find_response(conn: Executor, customer_id: str, key: str, fingerprint:
 async def store_response(
     conn: Executor, customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime
 ) -> None:
-    await conn.execute(
-        insert(idempotency_keys).values(
-            customer_id=customer_id,
-            key=key,
-            body_hash=fingerprint,
-            status_code=response.status_code,
-            response=response.body,
-            created_at=now,
-        )
-    )
+    row = {
+        "customer_id": customer_id,
+        "key": key,
+        "body_hash": fingerprint,
+        "status_code": response.status_code,
+        "response": response.body,
+        "created_at": now,
+    }
+    await conn.execute(_STORE, row)
 
 
 async def purge_before(conn: Executor, cutoff: datetime) -> int:
