@@ -11,6 +11,7 @@ import {
   launchBrowser,
   openDevice,
   screenshot,
+  shownProblem,
   startServer,
   waitForCart,
   waitUntil,
@@ -90,4 +91,31 @@ test("a checkout started on one device is taken over on the other and completed 
   await assertClean(laptop);
   await assertClean(phone);
   await Promise.all([laptop.context.close(), phone.context.close()]);
+});
+
+test("an add while the payment is pending is refused: the page says why and drops it", async () => {
+  const shopper = await openDevice(browser, server);
+  await addToCart(shopper.page, "JACKET-RAIN");
+  await waitForCart(shopper.page, { "JACKET-RAIN": 1 });
+  await shopper.page.click("#checkout-start");
+  await waitForCheckout(shopper.page, "open", "here");
+  await shopper.page.fill("#checkout-contact", "li@example.com");
+  await shopper.page.click('#checkout [data-move="details"]');
+  await waitForCheckout(shopper.page, "details", "here");
+  await shopper.page.click('#checkout [data-move="payment_pending"]');
+  await waitForCheckout(shopper.page, "payment_pending", "here");
+
+  await addToCart(shopper.page, "SOCKS-3PK");
+  const problem = await waitUntil(() => shownProblem(shopper.page));
+  assert.equal(problem.code, "cart_locked");
+  assert.match(problem.text, /checkout is completing/);
+  await waitForCart(shopper.page, { "JACKET-RAIN": 1 });
+  await screenshot(shopper.page, "checkout-4-cart-locked");
+
+  await shopper.page.click('#checkout [data-move="cancelled"]');
+  await waitUntil(() => shopper.page.isHidden("#checkout"));
+  await addToCart(shopper.page, "SOCKS-3PK");
+  await waitForCart(shopper.page, { "JACKET-RAIN": 1, "SOCKS-3PK": 1 });
+  await assertClean(shopper);
+  await shopper.context.close();
 });

@@ -25,6 +25,8 @@ export class CheckoutPanel {
     this.deviceName = deviceName;
     this.onShow = onShow;
     this.current = null;
+    this.shown = "";
+    this.draft = {};
     this.dismissed = new Set();
     this.panel = $("#checkout");
     this.body = $("#checkout-body");
@@ -57,6 +59,7 @@ export class CheckoutPanel {
       !this.dismissed.has(transaction.transaction_id) &&
       (!transaction.terminal || this.current?.transaction_id === transaction.transaction_id);
     this.current = visible ? transaction : null;
+    if (!visible) this.shown = "";
     this.panel.hidden = !visible;
     this.panel.dataset.state = visible ? transaction.state : "";
     this.onShow();
@@ -72,6 +75,12 @@ export class CheckoutPanel {
       const index = ORDER.indexOf(step.dataset.state);
       step.className = index === reached ? "current" : index < reached ? "done" : "";
     }
+    // Redraw only what changed: a live event that repeats what this device already shows must not wipe a field
+    // being typed in.
+    const shown = [transaction.transaction_id, transaction.version, elsewhere].join();
+    if (shown === this.shown) return;
+    if (!this.shown.startsWith(`${transaction.transaction_id},`)) this.draft = {};
+    this.shown = shown;
     this.body.replaceChildren(...this.render(transaction, !elsewhere));
   }
 
@@ -106,8 +115,12 @@ export class CheckoutPanel {
     return parts;
   }
 
-  /** Contact and fulfilment: the fields `details` requires before the machine lets the checkout in. */
+  /**
+   * Contact and fulfilment: the fields `details` requires before the machine lets the checkout in. What is typed
+   * is kept in `this.draft` until sent, so a redraw (another device taking over, say) does not lose it.
+   */
   detailsForm(transaction, canDrive) {
+    const draft = this.draft;
     const contact = h("input", {
       id: "checkout-contact",
       name: "contact",
@@ -115,13 +128,14 @@ export class CheckoutPanel {
       required: true,
       autocomplete: "email",
       placeholder: "you@example.com",
-      value: transaction.data.contact ?? "",
+      value: draft.contact ?? transaction.data.contact ?? "",
+      oninput: (event) => (draft.contact = event.target.value),
     });
     const fulfilment = h(
       "select",
-      { id: "checkout-fulfilment", name: "fulfilment" },
+      { id: "checkout-fulfilment", name: "fulfilment", onchange: (event) => (draft.fulfilment = event.target.value) },
       ...Object.entries(FULFILMENT).map(([value, text]) =>
-        h("option", { value, text, selected: transaction.data.fulfilment === value }),
+        h("option", { value, text, selected: (draft.fulfilment ?? transaction.data.fulfilment) === value }),
       ),
     );
     const form = h(

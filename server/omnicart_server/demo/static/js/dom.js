@@ -104,15 +104,15 @@ export function clearProblem() {
 }
 
 /**
- * Run an action a person started (a click, a submit): disable `button` while it runs, show its error as a
- * problem. Returns the action's result, or undefined when it failed.
+ * Run an action a person started (a click, a submit): the last problem goes, `button` is disabled while it runs,
+ * and its error is shown as a problem (so is one reported meanwhile, e.g. a queued write the server refused).
+ * Returns the action's result, or undefined when it failed.
  */
 export async function act(button, action) {
+  clearProblem();
   if (button) button.disabled = true;
   try {
-    const result = await action();
-    clearProblem();
-    return result;
+    return await action();
   } catch (error) {
     showProblem(error);
     return undefined;
