@@ -38,7 +38,7 @@ test("a code typed on another device opens the same cart, then changes flow both
 
   await handOff(laptop, phone);
   await waitForCart(phone.page, { "JACKET-RAIN": 1 });
-  await screenshot(laptop.page, "handoff-1-laptop-shows-code");
+  await waitUntil(() => laptop.page.isHidden("#handoff")); // the code is spent: the laptop stops showing it
 
   await addToCart(laptop.page, "SOCKS-3PK");
   await waitForCart(phone.page, { "JACKET-RAIN": 1, "SOCKS-3PK": 1 });
@@ -65,6 +65,7 @@ test("the claim link of the QR code opens the same cart and leaves no code in th
   const link = await waitUntil(() => laptop.page.getAttribute("#handoff-url", "href").then((href) => href !== "/demo" && href));
   assert.match(link, /\/demo\/claim#code=[0-9A-Z]{8}$/);
   assert.match(await laptop.page.getAttribute("#handoff-qr", "src"), /^data:image\/svg\+xml/);
+  await screenshot(laptop.page, "handoff-1-laptop-shows-code");
 
   const phone = await openDevice(browser, server, link);
   assert.equal(new URL(phone.page.url()).pathname, "/demo");

@@ -49,6 +49,7 @@ class Shop {
   onChange(change) {
     this.render();
     const kind = change.kind;
+    if (kind === "handoff.claimed") $("#handoff").hidden = true; // codes are single use: this one is spent
     if (kind.startsWith("transaction.") || kind === "order.created" || kind === "snapshot") {
       this.checkout.refresh().catch(showProblem);
     }
