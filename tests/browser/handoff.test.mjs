@@ -11,6 +11,7 @@ import {
   handOff,
   launchBrowser,
   openDevice,
+  PHONE,
   screenshot,
   shownProblem,
   startServer,
@@ -32,7 +33,7 @@ after(async () => {
 
 test("a code typed on another device opens the same cart, then changes flow both ways live", async () => {
   const laptop = await openDevice(browser, server);
-  const phone = await openDevice(browser, server);
+  const phone = await openDevice(browser, server, "/demo", PHONE);
   await addToCart(laptop.page, "JACKET-RAIN");
   await waitForCart(laptop.page, { "JACKET-RAIN": 1 });
 

@@ -132,12 +132,13 @@ export function launchBrowser() {
 }
 
 /**
- * A device: a browser context of its own (its own localStorage, so its own customer until it claims a code),
+ * A device: a browser context of its own (its own localStorage, so its own customer until it claims a code; its
+ * viewport and the like from `contextOptions`, e.g. PHONE),
  * with a page at `pagePath` (or a full URL) once the page says it is ready. `errors` collects uncaught page
  * errors and Content-Security-Policy violations.
  */
-export async function openDevice(browser, server, pagePath = "/demo") {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+export async function openDevice(browser, server, pagePath = "/demo", contextOptions = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...contextOptions });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
@@ -148,6 +149,9 @@ export async function openDevice(browser, server, pagePath = "/demo") {
   await ready(page);
   return { context, page, errors };
 }
+
+/** Browser context options of a phone: a narrow touch screen (the shop puts the cart above the catalog there). */
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
 
 /** Wait for the page's `body[data-ready=true]` (its module finished starting). */
 export async function ready(page) {

@@ -61,6 +61,7 @@ class Console {
     badge.textContent = STATE_TEXT[badge.dataset.state] ?? badge.dataset.state;
     $("#customer").hidden = !live;
     $("#add").hidden = !live;
+    $("#totals").hidden = !live;
     $("#cart").dataset.version = cart?.version ?? "";
     const count = renderLines($("#cart-lines"), cart, {
       catalogPrice: (sku) => this.catalog.get(sku)?.unit_price,
