@@ -91,6 +91,8 @@ def _serve(settings: Settings) -> int:
     elif not _schema_is_current(settings):
         raise ConfigError("The database schema is not current: run `omnicart migrate --db URL` first.")
     export_to_environ(settings)
+    if settings.dev:
+        logger.info("demo shop at %s/demo, agent console at %s/demo/agent", settings.base_url, settings.base_url)
     uvicorn.run(
         "omnicart_server.app:create_app_from_env",
         factory=True,

@@ -78,3 +78,8 @@ def test_demo_is_not_in_the_openapi_schema(server: ServerProcess) -> None:
     """The static demo is not part of the API: /schema/openapi.json lists no /demo path."""
     paths = _get(server, "/schema/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith("/demo")]
+
+
+def test_dev_server_says_where_the_demo_is(server: ServerProcess) -> None:
+    """`omnicart serve --dev` logs the demo's address, so a newcomer knows where to look."""
+    assert f"demo shop at {server.url}/demo" in server.log_text()
