@@ -43,3 +43,21 @@ class InlineConnection:
 
     def begin_nested(self) -> AbstractAsyncContextManager[None]:
         return self._savepoint()
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """One unit of a group commit, in a SAVEPOINT of its own: a unit that fails is rolled back alone.
+
+        The SAVEPOINT goes straight to the driver: SQLAlchemy's bookkeeping for it cost a tenth of each write, and
+        nothing else in the group needs to know of it.
+        """
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        driver.execute("SAVEPOINT unit")
+        try:
+            yield
+        except BaseException:
+            driver.execute("ROLLBACK TO unit")
+            driver.execute("RELEASE unit")
+            raise
+        driver.execute("RELEASE unit")

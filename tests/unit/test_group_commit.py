@@ -1,0 +1,58 @@
+"""The SQLite group-commit writer on a real file: units committed together, a failing unit rolled back alone."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from omnicart_server.db.engine import create_sqlite_writer_engine
+from omnicart_server.db.migrate import upgrade_to_head
+from omnicart_server.db.models import customers
+from omnicart_server.db.writer import GroupCommitWriter, Work, WriteTxn
+
+
+class UnitFailed(Exception):
+    pass
+
+
+def add_customer(customer_id: str, *, then_fail: bool = False) -> Work[str]:
+    async def work(txn: WriteTxn) -> str:
+        await txn.conn.execute(
+            insert(customers).values(id=customer_id, created_at=txn.now, head_seq=0, epoch="e" + customer_id)
+        )
+        if then_fail:
+            raise UnitFailed(customer_id)
+        return customer_id
+
+    return work
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    path = tmp_path / "writer.db"
+    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def test_a_failing_unit_is_rolled_back_alone_and_the_group_commits(db_file: Path) -> None:
+    """Units queued together share one commit; the one that fails after writing leaves nothing, the others stay."""
+    writer = GroupCommitWriter(create_sqlite_writer_engine(f"sqlite+aiosqlite:///{db_file}"))
+    await writer.start()
+    try:
+        outcomes = await asyncio.gather(
+            writer.run(add_customer("cus_a")),
+            writer.run(add_customer("cus_b", then_fail=True)),
+            writer.run(add_customer("cus_c")),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.stop()
+    assert outcomes[0] == "cus_a" and outcomes[2] == "cus_c"
+    assert isinstance(outcomes[1], UnitFailed)
+    with sqlite3.connect(db_file) as check:
+        stored = sorted(row[0] for row in check.execute("SELECT id FROM customers"))
+    assert stored == ["cus_a", "cus_c"]
