@@ -145,8 +145,15 @@ export async function openDevice(browser, server, pagePath = "/demo", contextOpt
   page.on("console", (message) => {
     if (/Content.Security.Policy/i.test(message.text())) errors.push(`CSP: ${message.text()}`);
   });
+  const missing = [];
+  page.on("response", (response) => response.status() >= 400 && missing.push(`${response.status()} ${response.url()}`));
   await page.goto(pagePath.startsWith("http") ? pagePath : server.url + pagePath);
-  await ready(page);
+  await ready(page).catch((error) => {
+    // Say why the page never started: a file it imports is missing (the SDK's build?), or it threw.
+    throw new Error(`${pagePath} never became ready; failed loads: ${missing.join(", ") || "none"}; errors: ${errors}`, {
+      cause: error,
+    });
+  });
   return { context, page, errors };
 }
 
