@@ -35,6 +35,8 @@ def add_customer(customer_id: str, *, then_fail: bool = False) -> Work[str]:
 def db_file(tmp_path: Path) -> Path:
     path = tmp_path / "writer.db"
     upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    with sqlite3.connect(path) as wal:
+        wal.execute("PRAGMA journal_mode=WAL")  # as the server's first connection leaves it
     return path
 
 
@@ -56,3 +58,26 @@ async def test_a_failing_unit_is_rolled_back_alone_and_the_group_commits(db_file
     with sqlite3.connect(db_file) as check:
         stored = sorted(row[0] for row in check.execute("SELECT id FROM customers"))
     assert stored == ["cus_a", "cus_c"]
+
+
+async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(db_file: Path) -> None:
+    """While another connection holds the write lock, the unit waits (the loop keeps running), then commits."""
+    writer = GroupCommitWriter(create_sqlite_writer_engine(f"sqlite+aiosqlite:///{db_file}"))
+    await writer.start()
+    other = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        pending = asyncio.create_task(writer.run(add_customer("cus_waiting")))
+        ticks = 0
+        for _ in range(20):  # the loop is free while the writer waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not pending.done(), "the write went through while another connection held the lock"
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(pending, 10) == "cus_waiting"
+        assert ticks == 20
+    finally:
+        other.close()
+        await writer.stop()
+    with sqlite3.connect(db_file) as check:
+        assert [row[0] for row in check.execute("SELECT id FROM customers")] == ["cus_waiting"]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
+def _sqlite_pragmas(engine: Engine, *, writer: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     """WAL lets readers run beside the writer; synchronous=FULL fsyncs every commit so an ack survives power loss."""
 
     @event.listens_for(engine, "connect")
@@ -21,7 +21,7 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -54,9 +54,11 @@ def create_engines(db_url: str, pool_size: int = 10) -> tuple[AsyncEngine, Async
 def create_sqlite_writer_engine(db_url: str) -> Engine:
     """A sync engine on the same file for the single writer (db/executor.py says why).
 
-    One connection, used by one task at a time but from two threads (BEGIN and COMMIT run off the loop).
+    One connection, used by one task at a time but from two threads (COMMIT, the fsync, runs off the loop). Its
+    busy timeout is 0: BEGIN runs on the loop and must not block it; the writer waits for another process's write
+    lock itself, with asyncio.sleep (GroupCommitWriter._begin).
     """
     url = make_url(db_url).set(drivername="sqlite+pysqlite")
     engine = create_engine(url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False})
-    _sqlite_pragmas(engine, writer=True)
+    _sqlite_pragmas(engine, writer=True, busy_timeout_ms=0)
     return engine

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,14 +20,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from omnicart.protocol.events import Event
-from omnicart_server.db.engine import create_sqlite_writer_engine, is_sqlite_url
+from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_writer_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.engine import Connection, RootTransaction
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
@@ -174,6 +178,8 @@ class GroupCommitWriter(Writer):
         self._sync_engine = engine
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._connection: Connection | None = None
+        """Kept open between groups; opened off the loop, since opening may wait for another process's lock."""
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="omnicart-group-commit")
@@ -183,6 +189,9 @@ class GroupCommitWriter(Writer):
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
         self._sync_engine.dispose()
 
     async def run(self, work: Work[T]) -> T:
@@ -210,9 +219,11 @@ class GroupCommitWriter(Writer):
     async def _commit_group(self, group: list[_Job[Any]]) -> None:
         outcomes: list[tuple[_Job[Any], BaseException | None, Any]] = []
         committed: list[CommittedEvent] = []
-        connection = self._sync_engine.connect()
+        if self._connection is None:
+            self._connection = await asyncio.to_thread(self._sync_engine.connect)
+        connection = self._connection
         try:
-            transaction = await asyncio.to_thread(connection.begin)  # BEGIN IMMEDIATE may wait for another process
+            transaction = await _begin_immediate(connection)
             inline = InlineConnection(connection)
             for job in group:
                 txn = WriteTxn(inline, row_locks=False, append_hooks=self._append_hooks)
@@ -227,12 +238,12 @@ class GroupCommitWriter(Writer):
             await asyncio.to_thread(transaction.commit)  # the fsync: every caller in the group waits for it
         except Exception as exc:  # the commit itself failed: nobody in the group is acknowledged
             logger.exception("group commit of %d units failed", len(group))
+            self._connection = None
             await asyncio.to_thread(connection.close)
             for job in group:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
-        connection.close()
         for job, error, result in outcomes:
             if job.future.done():
                 continue
@@ -241,6 +252,25 @@ class GroupCommitWriter(Writer):
             else:
                 job.future.set_result(result)
         self._notify(committed)
+
+
+async def _begin_immediate(connection: Connection) -> RootTransaction:
+    """BEGIN IMMEDIATE on the loop, which takes no time unless another process holds the write lock.
+
+    Then it is retried after asyncio.sleep, never blocking the loop, for as long as SQLite's busy timeout would have
+    waited (a hop to a thread for every BEGIN cost more than the BEGIN itself).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            return connection.begin()
+        except OperationalError as exc:
+            busy = getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def create_writer(engine: AsyncEngine, db_url: str) -> Writer:
