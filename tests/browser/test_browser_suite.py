@@ -25,11 +25,17 @@ FILE_TIMEOUT = 180.0
 """Seconds one file may take (each takes a few); a hung browser fails the case instead of the whole run."""
 
 
-def _chromium() -> str | None:
+def _chromium() -> str:
+    """The browser: CHROMIUM if set, else Debian's `chromium` on PATH."""
     configured = os.environ.get("CHROMIUM")
     if configured:
-        return configured if Path(configured).exists() else None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+        if not Path(configured).exists():
+            unavailable(f"CHROMIUM={configured} does not exist")
+        return configured
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        unavailable("chromium is not installed: `apt-get install chromium` (or set CHROMIUM to its path)")
+    return found
 
 
 def _requirements() -> tuple[str, str]:
@@ -38,8 +44,6 @@ def _requirements() -> tuple[str, str]:
     if node is None:
         unavailable("node is not installed: the browser tests run under `node --test`")
     chromium = _chromium()
-    if chromium is None:
-        unavailable("chromium is not installed: `apt-get install chromium` (or set CHROMIUM to its path)")
     if not (HERE / "node_modules" / "playwright-core").is_dir():
         unavailable("tests/browser/node_modules is missing: run `(cd tests/browser && npm ci)`")
     return node, chromium
