@@ -150,6 +150,7 @@ class LiveConnection:
         self._live = asyncio.Event()
         self._failure: BaseException | None = None
         self._went_live = False
+        self._rejected_before = False
 
     @property
     def cart(self) -> Cart | None:
@@ -232,6 +233,9 @@ class LiveConnection:
             self.local.start_over()  # the session now belongs to another customer's log
             return True
         if code == CloseCode.TOKEN_REJECTED:
+            if not self._went_live and self._rejected_before:
+                raise StreamError(code, reason)  # a fresh session was refused too: reopening again would loop
+            self._rejected_before = True
             try:
                 await self._client.resume()  # an expired token: open the session again through the customer token
             except AuthError as exc:
@@ -263,6 +267,7 @@ class LiveConnection:
         if isinstance(frame, Presence) and not self._live.is_set():
             # The server sends presence right after the replay: from here on the copy is current.
             self._went_live = True
+            self._rejected_before = False
             self._live.set()
             self._set(ConnectionState.LIVE)
 

@@ -20,7 +20,7 @@ import msgspec
 
 from omnicart import _calls
 from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
-from omnicart.errors import AuthError, ProblemError, ServerError, TransportError
+from omnicart.errors import AuthError, ProblemError, RateLimitedError, ServerError, TransportError
 from omnicart.protocol.cart import AddItem, Cart, CartLine, CartOp, CartOpsRequest, Clear, RemoveItem, SetQuantity
 from omnicart.protocol.catalog import CatalogItem
 
@@ -136,8 +136,8 @@ class OfflineCart:
             call = replace(_calls.cart_ops(write.request.ops), idempotency_key=write.idempotency_key)
             try:
                 cart = self._client.run(call, retries=0)
-            except (TransportError, ServerError):
-                return answered  # still offline: keep it, and everything after it, for the next sync
+            except (TransportError, ServerError, RateLimitedError):
+                return answered  # offline or told to slow down: keep it, and everything after it, for the next sync
             except AuthError:
                 raise  # the till's session, not the sale, is at fault: keep every write until it signs in again
             except ProblemError as refused:
