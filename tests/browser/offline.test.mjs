@@ -36,6 +36,10 @@ test("adds made offline are shown pending, sent when back online, and both devic
   await waitForCart(laptop.page, { "JACKET-RAIN": 1 });
   await handOff(laptop, phone);
   await waitForCart(phone.page, { "JACKET-RAIN": 1 });
+  await addToCart(laptop.page, "SOCKS-3PK");
+  await waitForCart(phone.page, { "JACKET-RAIN": 1, "SOCKS-3PK": 1 });
+  // The phone has caught up (its offline cart holds the version it shows) before its network goes.
+  await waitUntil(() => phone.page.$eval("#cart", (cart) => cart.dataset.offlineBase === cart.dataset.version));
 
   await phone.context.setOffline(true);
   await waitUntil(() => phone.page.getAttribute("#connection", "data-state").then((state) => state === "offline"));
@@ -45,8 +49,9 @@ test("adds made offline are shown pending, sent when back online, and both devic
   await waitUntil(
     async () => {
       const lines = await linesOf(phone.page);
-      const pending = lines.filter((line) => line.pending).map((line) => `${line.sku}:${line.qty}`);
-      return pending.sort().join() === "BACKPACK-20L:1,BOTTLE-STEEL:2";
+      const shown = lines.map((line) => `${line.sku}:${line.qty}${line.pending ? " pending" : ""}`);
+      // What the laptop added before the network went stays in view, under the pending adds.
+      return shown.join() === "BACKPACK-20L:1 pending,BOTTLE-STEEL:2 pending,JACKET-RAIN:1,SOCKS-3PK:1";
     },
     { describe: async () => JSON.stringify(await linesOf(phone.page)) },
   );
@@ -54,11 +59,12 @@ test("adds made offline are shown pending, sent when back online, and both devic
   await screenshot(phone.page, "offline-1-pending");
 
   // Meanwhile the laptop, still online, changes the cart too.
-  await addToCart(laptop.page, "SOCKS-3PK");
-  await waitForCart(laptop.page, { "JACKET-RAIN": 1, "SOCKS-3PK": 1 });
+  await addToCart(laptop.page, "SUNGLASSES-POL");
+  await laptop.page.click('#cart-lines [data-sku="SOCKS-3PK"] button[aria-label^="One more"]');
+  await waitForCart(laptop.page, { "JACKET-RAIN": 1, "SOCKS-3PK": 2, "SUNGLASSES-POL": 1 });
 
   await phone.context.setOffline(false);
-  const converged = { "JACKET-RAIN": 1, "SOCKS-3PK": 1, "BOTTLE-STEEL": 2, "BACKPACK-20L": 1 };
+  const converged = { "JACKET-RAIN": 1, "SOCKS-3PK": 2, "SUNGLASSES-POL": 1, "BOTTLE-STEEL": 2, "BACKPACK-20L": 1 };
   await waitForCart(phone.page, converged, { timeout: 30_000 });
   await waitForCart(laptop.page, converged);
   await waitUntil(() => phone.page.getAttribute("#connection", "data-state").then((state) => state === "live"));

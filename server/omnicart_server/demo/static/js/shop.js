@@ -20,6 +20,7 @@ class Shop {
     this.live = null;
     this.offline = null;
     this.retryTimer = null;
+    this.rebasing = null;
     this.checkout = new CheckoutPanel(
       client,
       (sessionId) => this.deviceName(sessionId),
@@ -49,10 +50,27 @@ class Shop {
   onChange(change) {
     this.render();
     const kind = change.kind;
+    if (kind === "cart.updated" || kind === "snapshot") this.keepOfflineBaseCurrent();
     if (kind === "handoff.claimed") $("#handoff").hidden = true; // codes are single use: this one is spent
     if (kind.startsWith("transaction.") || kind === "order.created" || kind === "snapshot") {
       this.checkout.refresh().catch(showProblem);
     }
+  }
+
+  /**
+   * OfflineCart shows pending writes on the last cart *it* fetched, so going offline would hide what other devices
+   * added since. While nothing is pending, have it re-read the cart whenever the live one is newer. (A workaround:
+   * the SDK has no way yet to hand OfflineCart the live cart as its base.)
+   */
+  keepOfflineBaseCurrent() {
+    if (this.rebasing || !navigator.onLine) return;
+    const { cart: local, pending } = this.offline.view();
+    const live = this.live.cart;
+    if (pending.length > 0 || !live || (local.cart_id === live.cart_id && local.version >= live.version)) return;
+    this.rebasing = this.offline
+      .refresh()
+      .catch(() => undefined) // offline meanwhile: the next sync's answer becomes the base
+      .finally(() => (this.rebasing = null));
   }
 
   /**
@@ -62,13 +80,13 @@ class Shop {
   view() {
     const { cart: local, pending } = this.offline.view();
     const live = this.live.cart;
-    if (pending.length > 0 || !live) return { cart: local, pending };
+    if (pending.length > 0 || !live) return { cart: local, pending, base: local };
     const newer = local.cart_id === live.cart_id && local.version > live.version;
-    return { cart: newer ? local : live, pending };
+    return { cart: newer ? local : live, pending, base: local };
   }
 
   render() {
-    const { cart, pending } = this.view();
+    const { cart, pending, base } = this.view();
     const marks = pendingMarks(pending);
     const count = renderLines($("#cart-lines"), cart, {
       pending: marks,
@@ -76,6 +94,7 @@ class Shop {
       controls: (line) => this.lineControls(line),
     });
     $("#cart").dataset.version = cart?.version ?? "";
+    $("#cart").dataset.offlineBase = base.version; // the cart version offline writes would be shown on
     $("#cart-empty").hidden = count > 0;
     $("#cart-count").textContent = cart ? `· ${itemCount(cart)}` : "";
     $("#subtotal").textContent = subtotal(cart);
@@ -130,7 +149,8 @@ class Shop {
   }
 
   renderPresence() {
-    const sessions = this.live.presence ?? [];
+    // Presence is only as fresh as the stream: offline, the last list would be a guess.
+    const sessions = this.live.state === "live" && navigator.onLine ? this.live.presence : [];
     $("#presence").replaceChildren(
       ...sessions.map((session) => {
         const me = session.session_id === this.client.sessionId;
