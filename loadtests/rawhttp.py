@@ -105,7 +105,7 @@ class Pool:
 
     async def request(self, data: bytes) -> Response:
         async with self._slots:
-            connection = self._idle.pop() if self._idle else await connect(self.base_url)
+            connection = self._take_idle() or await connect(self.base_url)
             try:
                 response = await connection.request(data)
             except BaseException:
@@ -114,6 +114,14 @@ class Pool:
             if not connection.closed:
                 self._idle.append(connection)
             return response
+
+    def _take_idle(self) -> Connection | None:
+        """The most recently used open connection; those the server closed while idle (keep-alive timeout) go."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+        return None
 
     def close(self) -> None:
         while self._idle:
