@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -147,6 +148,7 @@ class SessionService:
     ) -> None:
         self._agent_ttl = agent_ttl
         self._recent = RecentSessions(cache_seconds)
+        self._looking_up: dict[str, asyncio.Future[_Known]] = {}
         writer.on_commit(self._recent.on_commit)
         self._writer = writer
         self._read_engine = read_engine
@@ -218,11 +220,25 @@ class SessionService:
         """The device behind a session token, checked against its row so revocation takes effect at once."""
         session_id = self._signer.verify(TokenKind.SESSION, session_token)
         now = datetime.now(UTC)
-        known = self._recent.get(session_id, now) or await self._look_up(session_id, now)
+        known = self._recent.get(session_id, now) or await self._look_up_once(session_id, now)
         if now - known.last_seen > LAST_SEEN_RESOLUTION:
             await self._touch(session_id)
             known.last_seen = now
         return known.device
+
+    async def _look_up_once(self, session_id: str, now: datetime) -> _Known:
+        """Requests of one device that miss the cache together share one read (a till sends them in bursts)."""
+        pending = self._looking_up.get(session_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(session_id, now))
+            self._looking_up[session_id] = pending
+            pending.add_done_callback(lambda done: self._forget_look_up(session_id, done))
+        return await asyncio.shield(pending)
+
+    def _forget_look_up(self, session_id: str, done: asyncio.Future[_Known]) -> None:
+        self._looking_up.pop(session_id, None)
+        if not done.cancelled():
+            done.exception()  # its waiters have it; this keeps asyncio from reporting it as never retrieved
 
     async def _look_up(self, session_id: str, now: datetime) -> _Known:
         generation = self._recent.generation
