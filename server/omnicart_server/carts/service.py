@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 
 from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
 from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
@@ -18,6 +18,7 @@ from omnicart_server.db.models import carts, transactions
 from omnicart_server.errors import CartLocked, NotFound, VersionConflict, rejection
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,11 +33,11 @@ _cart_decoder = msgspec.json.Decoder(Cart)
 _encoder = msgspec.json.Encoder()
 # Built once, so each write reuses their cache keys and compiled SQL (see omnicart_server.db.writer).
 _ACTIVE_CART = select(carts).where(carts.c.customer_id == bindparam("customer_id"), carts.c.status == "active")
-_CART_LOCKED = (
-    select(transactions.c.id)
-    .where(transactions.c.customer_id == bindparam("customer_id"), transactions.c.locks_cart)
-    .limit(1)
+_LOCKED_BY_CHECKOUT = exists().where(transactions.c.customer_id == carts.c.customer_id, transactions.c.locks_cart)
+_CART_TO_CHANGE = select(carts, _LOCKED_BY_CHECKOUT.label("locked")).where(
+    carts.c.customer_id == bindparam("customer_id"), carts.c.status == "active"
 )
+"""The active cart, and whether a transaction in a cart-locking state (a checkout completing) holds it."""
 _WRITE_CART = update(carts).where(carts.c.id == bindparam("cart_id"))
 
 
@@ -63,16 +64,11 @@ async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Ca
     return _cart_at(row.id, version, row.currency, contents.lines, txn.now)
 
 
-async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
-    row = (await conn.execute(_ACTIVE_CART, {"customer_id": customer_id})).one_or_none()
+async def active_cart_row(conn: Executor, customer_id: str, query: Select[Any] = _ACTIVE_CART) -> Row[Any]:
+    row = (await conn.execute(query, {"customer_id": customer_id})).one_or_none()
     if row is None:
         raise NotFound("This customer has no active cart.")
     return row
-
-
-async def cart_is_locked(conn: Executor, customer_id: str) -> bool:
-    """Whether a transaction of the customer is in a state that locks the cart (a checkout completing)."""
-    return (await conn.execute(_CART_LOCKED, {"customer_id": customer_id})).first() is not None
 
 
 async def create_active_cart(txn: WriteTxn, customer_id: str, currency: str) -> None:
@@ -128,8 +124,8 @@ class CartService:
         return await self._writer.run(work)
 
     async def _apply_locked(self, txn: WriteTxn, device: Device, request: CartOpsRequest) -> Cart:
-        row = await active_cart_row(txn.conn, device.customer_id)
-        if await cart_is_locked(txn.conn, device.customer_id):
+        row = await active_cart_row(txn.conn, device.customer_id, _CART_TO_CHANGE)
+        if row.locked:
             raise CartLocked("A checkout is completing: the cart can change again once it completes or is cancelled.")
         if request.expected_version is not None and request.expected_version != row.version:
             raise VersionConflict(expected=request.expected_version, current=row.version)
