@@ -37,6 +37,12 @@ def terminals() -> Iterator[list[Terminal]]:
         terminal.kill()
 
 
+def agent_console(server: ServerProcess, cwd: Path) -> Terminal:
+    """The console of a new agent, with a key of scope `agent` in its environment as the README says."""
+    args = ["--server", server.url, "--agent", new_agent_id()]
+    return Terminal("agent_console.py", args, cwd=cwd, env={"OMNICART_API_KEY": api_key(server, "agent")})
+
+
 def test_kiosk_fills_the_cart_hands_off_and_sees_the_phone_live(
     app_server: ServerProcess, terminals: list[Terminal], tmp_path: Path
 ) -> None:
@@ -105,12 +111,7 @@ def test_agent_console_picks_up_by_pin_and_overrides_a_price(
     with Client.start(app_server.url, channel="web", device="laptop") as shopper:
         line = shopper.cart.add("MUG-BLK").lines[0]
         pin = shopper.ask_for_help().pin
-        console = Terminal(
-            "agent_console.py",
-            ["--server", app_server.url, "--agent", new_agent_id()],
-            cwd=tmp_path,
-            env={"OMNICART_API_KEY": api_key(app_server, "agent")},
-        )
+        console = agent_console(app_server, tmp_path)
         terminals.append(console)
         console.type(pin)
         console.expect("1 x Black Mug")
@@ -131,12 +132,7 @@ def test_agent_console_refuses_a_wrong_pin(
     app_server: ServerProcess, terminals: list[Terminal], tmp_path: Path
 ) -> None:
     """A PIN nobody offered ends the console with the server's reason, and a non-zero exit."""
-    console = Terminal(
-        "agent_console.py",
-        ["--server", app_server.url, "--agent", new_agent_id()],
-        cwd=tmp_path,
-        env={"OMNICART_API_KEY": api_key(app_server, "agent")},
-    )
+    console = agent_console(app_server, tmp_path)
     terminals.append(console)
     console.type("000000")
     console.expect("No pickup: ")
