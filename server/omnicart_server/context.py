@@ -19,6 +19,7 @@ from omnicart_server.catalog.loader import Catalog, load_catalog
 from omnicart_server.config import Settings
 from omnicart_server.customers.service import CustomerService
 from omnicart_server.db.engine import create_engines
+from omnicart_server.db.reader import PointReader, create_point_reader
 from omnicart_server.db.writer import Writer, create_writer
 from omnicart_server.handoff.service import HandoffService
 from omnicart_server.jobs.runner import JobRunner
@@ -44,6 +45,7 @@ class ServerContext:
     settings: Settings
     write_engine: AsyncEngine
     read_engine: AsyncEngine
+    point_reader: PointReader
     writer: Writer
     catalog: Catalog
     sessions: SessionService
@@ -85,6 +87,7 @@ class ServerContext:
         writer.on_commit(count_committed_events)
         writer.on_commit(fanout.publish)
         limiter = RateLimiter(settings.redis_url)
+        point_reader = create_point_reader(settings.db_url, read_engine)
         sessions = SessionService(
             writer,
             read_engine,
@@ -93,12 +96,14 @@ class ServerContext:
             fanout.online,
             timedelta(seconds=settings.agent_session_ttl_seconds),
             settings.session_cache_seconds,
+            point_reader,
         )
         limits = CartLimits(settings.max_qty_per_line, settings.max_lines_per_cart, settings.max_ops_per_batch)
         return cls(
             settings=settings,
             write_engine=write_engine,
             read_engine=read_engine,
+            point_reader=point_reader,
             writer=writer,
             catalog=catalog,
             sessions=sessions,
@@ -139,4 +144,5 @@ class ServerContext:
         await self.jobs.close()
         await self.writer.stop()
         await self.write_engine.dispose()
+        await self.point_reader.close()
         await self.read_engine.dispose()

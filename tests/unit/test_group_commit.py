@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from omnicart_server.db.engine import create_sqlite_writer_engine
+from omnicart_server.db.engine import create_sqlite_sync_engine
 from omnicart_server.db.migrate import upgrade_to_head
 from omnicart_server.db.models import customers
 from omnicart_server.db.writer import GroupCommitWriter, Work, WriteTxn
@@ -42,7 +42,7 @@ def db_file(tmp_path: Path) -> Path:
 
 async def test_a_failing_unit_is_rolled_back_alone_and_the_group_commits(db_file: Path) -> None:
     """Units queued together share one commit; the one that fails after writing leaves nothing, the others stay."""
-    writer = GroupCommitWriter(create_sqlite_writer_engine(f"sqlite+aiosqlite:///{db_file}"))
+    writer = GroupCommitWriter(create_sqlite_sync_engine(f"sqlite+aiosqlite:///{db_file}", writer=True))
     await writer.start()
     try:
         outcomes = await asyncio.gather(
@@ -62,7 +62,7 @@ async def test_a_failing_unit_is_rolled_back_alone_and_the_group_commits(db_file
 
 async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(db_file: Path) -> None:
     """While another connection holds the write lock, the unit waits (the loop keeps running), then commits."""
-    writer = GroupCommitWriter(create_sqlite_writer_engine(f"sqlite+aiosqlite:///{db_file}"))
+    writer = GroupCommitWriter(create_sqlite_sync_engine(f"sqlite+aiosqlite:///{db_file}", writer=True))
     await writer.start()
     other = sqlite3.connect(db_file, isolation_level=None)
     try:

@@ -51,14 +51,14 @@ def create_engines(db_url: str, pool_size: int = 10) -> tuple[AsyncEngine, Async
     return engine, engine
 
 
-def create_sqlite_writer_engine(db_url: str) -> Engine:
-    """A sync engine on the same file for the single writer (db/executor.py says why).
+def create_sqlite_sync_engine(db_url: str, *, writer: bool) -> Engine:
+    """A sync engine of one connection on the same file, for statements run on the loop (db/executor.py says why).
 
-    One connection, used by one task at a time but from two threads (COMMIT, the fsync, runs off the loop). Its
-    busy timeout is 0: BEGIN runs on the loop and must not block it; the writer waits for another process's write
-    lock itself, with asyncio.sleep (GroupCommitWriter._begin).
+    The writer's connection is used by one task at a time but from two threads (COMMIT, the fsync, runs off the
+    loop). Its busy timeout is 0: BEGIN runs on the loop and must not block it; the writer waits for another
+    process's write lock itself, with asyncio.sleep (writer._begin_immediate). Readers never wait in WAL mode.
     """
     url = make_url(db_url).set(drivername="sqlite+pysqlite")
     engine = create_engine(url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False})
-    _sqlite_pragmas(engine, writer=True, busy_timeout_ms=0)
+    _sqlite_pragmas(engine, writer=writer, busy_timeout_ms=0 if writer else SQLITE_BUSY_TIMEOUT_MS)
     return engine

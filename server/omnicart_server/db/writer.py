@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from omnicart.protocol.events import Event
-from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_writer_engine, is_sqlite_url
+from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection
 from omnicart_server.db.models import customers, events
 
@@ -276,5 +276,5 @@ async def _begin_immediate(connection: Connection) -> RootTransaction:
 def create_writer(engine: AsyncEngine, db_url: str) -> Writer:
     """The writer for the database of `db_url`: the group-commit writer on SQLite, row locks elsewhere."""
     if is_sqlite_url(db_url):
-        return GroupCommitWriter(create_sqlite_writer_engine(db_url))
+        return GroupCommitWriter(create_sqlite_sync_engine(db_url, writer=True))
     return RowLockWriter(engine)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from omnicart.protocol.events import EventKind
 from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from omnicart.protocol.stream import PresenceSession
+    from omnicart_server.db.reader import PointReader
     from omnicart_server.db.writer import CommittedEvent, Writer, WriteTxn
 
     PresenceSource = Callable[[str], Awaitable[list[PresenceSession]]]
@@ -43,6 +44,7 @@ async def create_customer(txn: WriteTxn, currency: str) -> str:
 
 
 AGENT_ROLE = "agent"
+_SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
 LAST_SEEN_RESOLUTION = timedelta(seconds=15)
 """`last_seen` is written at most this often per session, so reads do not turn into writes."""
 
@@ -145,7 +147,9 @@ class SessionService:
         presence: PresenceSource,
         agent_ttl: timedelta,
         cache_seconds: float,
+        point_reader: PointReader,
     ) -> None:
+        self._point_reader = point_reader
         self._agent_ttl = agent_ttl
         self._recent = RecentSessions(cache_seconds)
         self._looking_up: dict[str, asyncio.Future[_Known]] = {}
@@ -242,8 +246,7 @@ class SessionService:
 
     async def _look_up(self, session_id: str, now: datetime) -> _Known:
         generation = self._recent.generation
-        async with self._read_engine.connect() as conn:
-            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one_or_none()
+        row = await self._point_reader.one_or_none(_SESSION_BY_ID, {"session_id": session_id})
         if row is None:
             raise TokenInvalid("This session does not exist; open a new session.")
         if row.revoked_at is not None:

@@ -1,0 +1,59 @@
+"""Point reads on every request's path (the session behind a token): inline on SQLite, pooled on PostgreSQL.
+
+A primary-key read of a local SQLite file takes tens of microseconds; through aiosqlite it also took a hop to a
+worker thread and back, several times the read itself, on every request whose session was not cached. WAL readers
+never wait for the writer, so the read runs on the loop like the writer's statements (db/executor.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from omnicart_server.db.engine import create_sqlite_sync_engine, is_sqlite_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import Row
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.sql.base import Executable
+
+
+class PointReader(Protocol):
+    async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None: ...
+
+    async def close(self) -> None: ...
+
+
+class InlineReader:
+    """SQLite: one kept connection, each read its own short transaction so it sees the latest commit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None:
+        with self._engine.connect() as connection:
+            return connection.execute(statement, parameters).one_or_none()
+
+    async def close(self) -> None:
+        self._engine.dispose()
+
+
+class PooledReader:
+    """PostgreSQL: a connection from the shared async pool."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None:
+        async with self._engine.connect() as connection:
+            return (await connection.execute(statement, parameters)).one_or_none()
+
+    async def close(self) -> None:
+        """The pool belongs to the server context, which disposes of it."""
+
+
+def create_point_reader(db_url: str, read_engine: AsyncEngine) -> PointReader:
+    if is_sqlite_url(db_url):
+        return InlineReader(create_sqlite_sync_engine(db_url, writer=False))
+    return PooledReader(read_engine)
