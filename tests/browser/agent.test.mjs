@@ -9,6 +9,7 @@ import {
   addToCart,
   assertClean,
   launchBrowser,
+  LIMIT,
   linesOf,
   openDevice,
   screenshot,
@@ -25,12 +26,12 @@ let apiKey;
 before(async () => {
   [server, browser] = await Promise.all([startServer(), launchBrowser()]);
   apiKey = await server.createKey("agent");
-});
+}, LIMIT);
 
 after(async () => {
   await browser?.close();
   await server?.stop();
-});
+}, LIMIT);
 
 async function pickUp(agent, agentId, pin) {
   await agent.page.fill("#api-key", apiKey);
@@ -44,7 +45,7 @@ async function askForHelp(shopper) {
   return waitUntil(() => shopper.page.textContent("#help-pin").then((pin) => /^\d{6}$/.test(pin.trim()) && pin.trim()));
 }
 
-test("the agent's quantity, added item and price override with a reason appear live on the shopper's page", async () => {
+test("the agent's quantity, added item and price override with a reason appear live on the shopper's page", LIMIT, async () => {
   const shopper = await openDevice(browser, server);
   await addToCart(shopper.page, "JACKET-RAIN");
   await waitForCart(shopper.page, { "JACKET-RAIN": 1 });
@@ -90,7 +91,7 @@ test("the agent's quantity, added item and price override with a reason appear l
   await Promise.all([shopper.context.close(), agent.context.close()]);
 });
 
-test("the API key stays in the tab's sessionStorage and never reaches the address bar", async () => {
+test("the API key stays in the tab's sessionStorage and never reaches the address bar", LIMIT, async () => {
   const shopper = await openDevice(browser, server);
   const pin = await askForHelp(shopper);
   const agent = await openDevice(browser, server, "/demo/agent");

@@ -9,6 +9,7 @@ import {
   assertClean,
   handOff,
   launchBrowser,
+  LIMIT,
   openDevice,
   screenshot,
   shownProblem,
@@ -24,12 +25,12 @@ let paymentsKey;
 before(async () => {
   [server, browser] = await Promise.all([startServer(), launchBrowser()]);
   paymentsKey = await server.createKey("payments");
-});
+}, LIMIT);
 
 after(async () => {
   await browser?.close();
   await server?.stop();
-});
+}, LIMIT);
 
 /** The checkout panel as a page shows it: {state, driver: "here" | "elsewhere"}, or null when hidden. */
 function checkoutOf(page) {
@@ -48,7 +49,7 @@ async function waitForCheckout(page, state, driver) {
   );
 }
 
-test("a checkout started on one device is taken over on the other and completed by the payment", async () => {
+test("a checkout started on one device is taken over on the other and completed by the payment", LIMIT, async () => {
   const laptop = await openDevice(browser, server);
   const phone = await openDevice(browser, server);
   await addToCart(laptop.page, "SNEAKER-RUN-42");
@@ -80,6 +81,7 @@ test("a checkout started on one device is taken over on the other and completed 
     method: "POST",
     headers: { Authorization: `Bearer ${paymentsKey}`, "Content-Type": "application/json" },
     body: JSON.stringify({ status: "succeeded", reference: "psp_browser_1" }),
+    signal: AbortSignal.timeout(10_000),
   });
   assert.equal(paid.status, 200, await paid.text());
   for (const device of [phone, laptop]) {
@@ -93,7 +95,7 @@ test("a checkout started on one device is taken over on the other and completed 
   await Promise.all([laptop.context.close(), phone.context.close()]);
 });
 
-test("an add while the payment is pending is refused: the page says why and drops it", async () => {
+test("an add while the payment is pending is refused: the page says why and drops it", LIMIT, async () => {
   const shopper = await openDevice(browser, server);
   await addToCart(shopper.page, "JACKET-RAIN");
   await waitForCart(shopper.page, { "JACKET-RAIN": 1 });

@@ -10,6 +10,7 @@ import {
   assertClean,
   handOff,
   launchBrowser,
+  LIMIT,
   openDevice,
   PHONE,
   screenshot,
@@ -24,14 +25,14 @@ let browser;
 
 before(async () => {
   [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-});
+}, LIMIT);
 
 after(async () => {
   await browser?.close();
   await server?.stop();
-});
+}, LIMIT);
 
-test("a code typed on another device opens the same cart, then changes flow both ways live", async () => {
+test("a code typed on another device opens the same cart, then changes flow both ways live", LIMIT, async () => {
   const laptop = await openDevice(browser, server);
   const phone = await openDevice(browser, server, "/demo", PHONE);
   await addToCart(laptop.page, "JACKET-RAIN");
@@ -58,7 +59,7 @@ test("a code typed on another device opens the same cart, then changes flow both
   await Promise.all([laptop.context.close(), phone.context.close()]);
 });
 
-test("the claim link of the QR code opens the same cart and leaves no code in the address bar", async () => {
+test("the claim link of the QR code opens the same cart and leaves no code in the address bar", LIMIT, async () => {
   const laptop = await openDevice(browser, server);
   await addToCart(laptop.page, "BOTTLE-STEEL");
   await waitForCart(laptop.page, { "BOTTLE-STEEL": 1 });
@@ -84,7 +85,7 @@ test("the claim link of the QR code opens the same cart and leaves no code in th
   await Promise.all([laptop.context.close(), phone.context.close(), tablet.context.close()]);
 });
 
-test("a wrong code shows the server's problem detail, not a stack trace", async () => {
+test("a wrong code shows the server's problem detail, not a stack trace", LIMIT, async () => {
   const phone = await openDevice(browser, server);
   await phone.page.fill("#claim-code", "ZZZZ-2222");
   await phone.page.click('#claim button[type="submit"]');
@@ -96,7 +97,7 @@ test("a wrong code shows the server's problem detail, not a stack trace", async 
   await phone.context.close();
 });
 
-test("searching narrows the catalog to what the server finds", async () => {
+test("searching narrows the catalog to what the server finds", LIMIT, async () => {
   const shopper = await openDevice(browser, server);
   const shown = () => shopper.page.$$eval("#catalog .product", (items) => items.map((item) => item.dataset.sku).join());
   await shopper.page.fill('#search input[name="q"]', "jacket");
@@ -106,7 +107,7 @@ test("searching narrows the catalog to what the server finds", async () => {
   await shopper.context.close();
 });
 
-test("the shop runs under its Content-Security-Policy: an injected inline script does not run", async () => {
+test("the shop runs under its Content-Security-Policy: an injected inline script does not run", LIMIT, async () => {
   const shopper = await openDevice(browser, server);
   await shopper.page.evaluate(() => {
     const script = document.createElement("script");

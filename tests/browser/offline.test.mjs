@@ -9,6 +9,7 @@ import {
   assertClean,
   handOff,
   launchBrowser,
+  LIMIT,
   linesOf,
   openDevice,
   screenshot,
@@ -22,14 +23,14 @@ let browser;
 
 before(async () => {
   [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-});
+}, LIMIT);
 
 after(async () => {
   await browser?.close();
   await server?.stop();
-});
+}, LIMIT);
 
-test("adds made offline are shown pending, sent when back online, and both devices converge", async () => {
+test("adds made offline are shown pending, sent when back online, and both devices converge", LIMIT, async () => {
   const laptop = await openDevice(browser, server);
   const phone = await openDevice(browser, server);
   await addToCart(laptop.page, "JACKET-RAIN");
@@ -77,7 +78,7 @@ test("adds made offline are shown pending, sent when back online, and both devic
   await Promise.all([laptop.context.close(), phone.context.close()]);
 });
 
-test("an add made offline is sent once back online, exactly once, and stays after a reload", async () => {
+test("an add made offline is sent once back online, exactly once, and stays after a reload", LIMIT, async () => {
   const till = await openDevice(browser, server);
   await till.context.setOffline(true);
   await addToCart(till.page, "GIFTCARD-50");

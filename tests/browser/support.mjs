@@ -24,6 +24,11 @@ const LOG_LINES = 80;
 export const ARTIFACTS = path.join(HERE, "artifacts");
 /** How long a page may take to show what another device did. */
 export const SETTLE_MS = 15_000;
+/**
+ * Options for every test and hook: node:test waits forever by default, and a page call without a deadline of its
+ * own (evaluate) would hang the run instead of failing it.
+ */
+export const LIMIT = { timeout: 90_000 };
 
 /** The `omnicart` command: OMNICART_BIN, else the script in the repository's .venv. */
 export function omnicartBin() {
@@ -66,11 +71,29 @@ export async function waitUntil(probe, { timeout = SETTLE_MS, interval = 50, des
   }
 }
 
-/** Start `omnicart serve --dev` on a free port with a SQLite file of its own; resolves once /health answers. */
+/**
+ * Start `omnicart serve --dev` on a free port with a SQLite file of its own; resolves once it runs on that port
+ * and /health answers. Another process may take the port between the OS offering it and the server binding it:
+ * then the server exits at once and another port is tried.
+ */
 export async function startServer() {
   const dir = await mkdtemp(path.join(tmpdir(), "omnicart-browser-"));
-  const port = await freePort();
   const db = `sqlite+aiosqlite:///${path.join(dir, "omnicart.db")}`;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await serveOn(await freePort(), db, dir);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 3) {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function serveOn(port, db, dir) {
   const bin = omnicartBin();
   const args = ["serve", "--dev", "--host", HOST, "--port", String(port), "--db", db];
   const child = spawn(bin, args, { env: serverEnv(), stdio: ["ignore", "pipe", "pipe"] });
@@ -83,20 +106,33 @@ export async function startServer() {
   child.stderr.on("data", keep);
   let exited = null;
   const exit = new Promise((resolve) => child.once("exit", (code, signal) => resolve((exited = code ?? signal))));
+  // A test run that ends without stop() (an uncaught error) must not leave a server behind.
+  const orphan = () => exited === null && child.kill("SIGKILL");
+  process.once("exit", orphan);
   const url = `http://${HOST}:${port}`;
   const log = () => `--- omnicart serve (${url}), last ${LOG_LINES} lines ---\n${lines.join("\n")}`;
 
-  await waitUntil(
+  // Ours is up once it says it runs on this port (so a stranger answering there is never taken for it) and
+  // /health answers; each probe has a deadline of its own, so a listener that never answers cannot hang us.
+  const running = `running on ${url}`;
+  const state = await waitUntil(
     async () => {
-      if (exited !== null) throw new Error(`omnicart serve exited with ${exited} during start-up\n${log()}`);
-      const response = await fetch(`${url}/health`).catch(() => null);
-      return response?.ok;
+      if (exited !== null) return "exited";
+      if (!lines.some((line) => line.includes(running))) return false;
+      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+      return response?.ok && "up";
     },
     { timeout: STARTUP_MS, describe: () => `${bin} did not answer /health\n${log()}` },
   ).catch((error) => {
-    if (exited === null) child.kill("SIGKILL");
+    child.kill("SIGKILL");
+    process.off("exit", orphan);
     throw error;
   });
+  if (state === "exited") {
+    process.off("exit", orphan);
+    const Failure = /address already in use/i.test(lines.join("\n")) ? PortTaken : Error;
+    throw new Failure(`omnicart serve exited with ${exited} during start-up\n${log()}`);
+  }
 
   return {
     url,
@@ -106,7 +142,7 @@ export async function startServer() {
       const { stdout } = await promisify(execFile)(
         bin,
         ["keys", "create", "--name", `browser-${scope}`, "--scope", scope, "--db", db],
-        { env: serverEnv() },
+        { env: serverEnv(), timeout: STARTUP_MS },
       );
       return stdout.trim().split("\n").at(-1);
     },
@@ -117,6 +153,7 @@ export async function startServer() {
         await exit;
         clearTimeout(killer);
       }
+      process.off("exit", orphan);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -139,6 +176,7 @@ export function launchBrowser() {
  */
 export async function openDevice(browser, server, pagePath = "/demo", contextOptions = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...contextOptions });
+  context.setDefaultTimeout(SETTLE_MS);
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
