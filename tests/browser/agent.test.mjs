@@ -117,3 +117,23 @@ test("the API key stays in the tab's sessionStorage and never reaches the addres
   await screenshot(agent.page, "agent-4-spent-pin");
   await Promise.all([shopper.context.close(), agent.context.close()]);
 });
+
+test("when the shopper stops sharing, the agent's console lets go of the cart at once", LIMIT, async () => {
+  const shopper = await openDevice(browser, server);
+  await addToCart(shopper.page, "HEADPHONES-BT");
+  await waitForCart(shopper.page, { "HEADPHONES-BT": 1 });
+  const pin = await askForHelp(shopper);
+  const agent = await openDevice(browser, server, "/demo/agent");
+  await pickUp(agent, "maria", pin);
+  await waitForCart(agent.page, { "HEADPHONES-BT": 1 });
+
+  await shopper.page.click("#help-withdraw");
+  const problem = await waitUntil(() => shownProblem(agent.page));
+  assert.equal(problem.code, "session_ended");
+  assert.equal(await agent.page.isHidden("#customer"), true);
+  await waitForCart(agent.page, {});
+  assert.equal(await shopper.page.isHidden("#help"), true);
+  await screenshot(agent.page, "agent-5-consent-withdrawn");
+  await assertClean(shopper);
+  await Promise.all([shopper.context.close(), agent.context.close()]);
+});

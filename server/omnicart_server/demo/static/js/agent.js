@@ -6,7 +6,7 @@
 
 import { Client } from "/demo/sdk/index.js";
 import { itemCount, renderLines, subtotal } from "./cart-view.js";
-import { $, act, h, money, parseMoney, plainMoney, reportUnhandledErrors } from "./dom.js";
+import { $, act, h, money, parseMoney, plainMoney, reportUnhandledErrors, showProblem } from "./dom.js";
 
 const KEY_STORAGE = "omnicart.agent.apiKey";
 const ID_STORAGE = "omnicart.agent.id";
@@ -27,16 +27,38 @@ class Console {
     this.release();
     this.agent = agent;
     this.agentId = agentId;
-    this.live = agent.live();
-    this.live.on("change", () => this.render());
+    const live = agent.live();
+    this.live = live;
+    live.on("change", (change) => {
+      if (live !== this.live) return; // a connection released meanwhile
+      if (change.kind === "state" && change.state === "closed") this.ended(live);
+      else this.render();
+    });
     await Promise.all([this.live.ready(), this.loadCatalog()]);
     $("#pin").value = "";
     this.render();
   }
 
+  /** The stream stopped for good: the customer withdrew consent, or the agent session ran out. */
+  async ended(live) {
+    this.release();
+    const why = await live.ready().then(
+      () => "",
+      (error) => error.reason ?? error.message, // the server's close reason (a StreamError)
+    );
+    showProblem({
+      problem: {
+        title: "The help session ended",
+        detail: `${why ? `${why[0].toUpperCase()}${why.slice(1)}. ` : ""}Ask the customer for a new PIN to help them again.`,
+        code: "session_ended",
+      },
+    });
+  }
+
   release() {
-    this.live?.close();
+    const live = this.live;
     this.live = null;
+    live?.close();
     this.agent = null;
     this.editing = null;
     this.render();

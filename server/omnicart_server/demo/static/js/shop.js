@@ -257,9 +257,16 @@ class Shop {
     $("#help-ask").addEventListener("click", (event) =>
       act(event.currentTarget, async () => {
         const offer = await this.client.askForHelp();
+        this.consentId = offer.consent_id;
         $("#help-pin").textContent = offer.pin;
         $("#help-expires").textContent = clock(offer.expires_at);
         $("#help").hidden = false;
+      }),
+    );
+    $("#help-withdraw").addEventListener("click", (event) =>
+      act(event.currentTarget, async () => {
+        await this.client.withdrawHelp(this.consentId); // every agent session opened with it ends at once
+        $("#help").hidden = true;
       }),
     );
     window.addEventListener("online", () => this.sync());
