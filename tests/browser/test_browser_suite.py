@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import unavailable
+from tests.support.node import run_node_test_file
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(HERE.glob("*.test.mjs"))
@@ -53,23 +51,4 @@ def _requirements() -> tuple[str, str]:
 def test_browser_scenarios(scenario: Path) -> None:
     """Every scenario of the file passes in headless Chromium against its own real server."""
     node, chromium = _requirements()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OMNICART_")}
-    env["OMNICART_BIN"] = str(Path(sys.executable).with_name("omnicart"))
-    env["CHROMIUM"] = chromium
-    # A session of its own, so a file that hangs is killed with its server and browser, not left behind.
-    process = subprocess.Popen(
-        [node, "--test", "--test-reporter=spec", scenario.name],
-        cwd=HERE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=FILE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"node --test {scenario.name} ran over {FILE_TIMEOUT:.0f}s and was killed\n{output[-20000:]}")
-    assert process.returncode == 0, f"node --test {scenario.name} exited with {process.returncode}\n{output[-20000:]}"
+    run_node_test_file(node, scenario, timeout=FILE_TIMEOUT, env={"CHROMIUM": chromium})

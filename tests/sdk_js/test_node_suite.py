@@ -7,16 +7,13 @@ with the reason when missing, failed instead under CI=true.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import unavailable
+from tests.support.node import run_node_test_file
 
 SDK_JS = Path(__file__).resolve().parents[2] / "sdk_js"
 SUITES = sorted((SDK_JS / "test").glob("*.test.mjs"))
@@ -39,22 +36,4 @@ def _node() -> str:
 def test_node_suite(suite: Path) -> None:
     """Every test of the file passes against its own real server."""
     node = _node()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OMNICART_")}
-    env["OMNICART_BIN"] = str(Path(sys.executable).with_name("omnicart"))
-    # A session of its own, so a file that hangs is killed with its server, not left behind.
-    process = subprocess.Popen(
-        [node, "--test", "--test-reporter=spec", f"test/{suite.name}"],
-        cwd=SDK_JS,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=FILE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"node --test {suite.name} ran over {FILE_TIMEOUT:.0f}s and was killed\n{output[-20000:]}")
-    assert process.returncode == 0, f"node --test {suite.name} exited with {process.returncode}\n{output[-20000:]}"
+    run_node_test_file(node, suite, timeout=FILE_TIMEOUT)
