@@ -98,3 +98,23 @@ test("a queued write is sent with the Idempotency-Key it was made with", async (
   assert.ok(keys.length >= 2, "sent once while the server was down, once after");
   assert.deepEqual(new Set(keys), new Set([pending[0].idempotencyKey]));
 });
+
+test("rebase on a newer cart from elsewhere shows pending writes on top of the other devices' changes", async () => {
+  const till = await openDevice(server, "pos", "till-rebase");
+  const phone = await openDevice(server, "mobile", "phone-rebase", { customerToken: till.credentials.customerToken });
+  const cart = new OfflineCart(till, { store: new LocalStorageQueueStore("rebase", new MemoryStorage()) });
+  await cart.refresh();
+  const older = await till.cart.get();
+  const newer = await phone.cart.add("JACKET-RAIN", 1); // what the till's live stream would bring
+
+  await cart.rebase(newer);
+  await cart.rebase(older); // an older cart never replaces a newer base
+  await server.stop();
+  const offline = await cart.add("SOCKS-3PK", 2);
+  assert.equal(offline.pending.length, 1);
+  assert.deepEqual(quantities(offline.cart), { "JACKET-RAIN": 1, "SOCKS-3PK": 2 });
+  assert.equal(offline.cart.version, newer.version);
+  await server.start();
+  assert.equal(await cart.sync(), 1);
+  assert.deepEqual(quantities(await phone.cart.get()), { "JACKET-RAIN": 1, "SOCKS-3PK": 2 });
+});

@@ -158,6 +158,16 @@ class OfflineCart:
         except (TransportError, ServerError):
             pass
 
+    def rebase(self, cart: Cart) -> None:
+        """Take a newer cart the server sent elsewhere (a live stream's `live.cart`) as the base of the view.
+
+        Pending writes then show on top of what the customer's other devices did; an older cart changes nothing.
+        """
+        kept = self._queue.kept("cart")
+        held = _cart_decoder.decode(kept) if kept else None
+        if held is None or held.cart_id != cart.cart_id or held.version < cart.version:
+            self._queue.keep("cart", _encoder.encode(cart))
+
     def view(self) -> LocalCart:
         """The last server cart with the pending writes applied by the same rules as the server."""
         kept = self._queue.kept("cart")

@@ -116,3 +116,25 @@ def test_a_revoked_till_keeps_its_pending_sales(server: ServerProcess, till_file
         with pytest.raises(AuthError):
             cart.add(SKUS[0], 1)
         assert len(cart.view().pending) == 1 and cart.rejected == []
+
+
+def test_rebase_on_a_newer_cart_shows_pending_writes_on_top_of_other_devices(
+    crashable: ServerProcess, till_files: tuple[Path, Path]
+) -> None:
+    """A till given the live stream's newer cart shows its offline sale next to what the phone added."""
+    store, queue_file = till_files
+    till = Client.start(crashable.url, channel="pos", device="till-1", store=FileTokenStore(store), max_retries=0)
+    phone = Client.start(
+        crashable.url, channel="mobile", device="phone", customer_token=till.credentials.customer_token
+    )
+    with till, phone, closing(OfflineQueue(queue_file)) as queue:
+        cart = OfflineCart(till, queue)
+        cart.refresh()
+        older = till.cart.get()
+        newer = phone.cart.add(SKUS[1], 1)  # what the till's live stream would bring
+        cart.rebase(newer)
+        cart.rebase(older)  # never back to an older cart
+        crashable.kill9()
+        offline = cart.add(SKUS[3], 2)
+        assert quantities(offline.cart.lines) == {SKUS[1]: 1, SKUS[3]: 2}
+        assert offline.cart.version == newer.version and len(offline.pending) == 1

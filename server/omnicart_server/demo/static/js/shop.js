@@ -20,7 +20,6 @@ class Shop {
     this.live = null;
     this.offline = null;
     this.retryTimer = null;
-    this.rebasing = null;
     this.checkout = new CheckoutPanel(
       client,
       (sessionId) => this.deviceName(sessionId),
@@ -57,20 +56,9 @@ class Shop {
     }
   }
 
-  /**
-   * OfflineCart shows pending writes on the last cart *it* fetched, so going offline would hide what other devices
-   * added since. While nothing is pending, have it re-read the cart whenever the live one is newer. (A workaround:
-   * the SDK has no way yet to hand OfflineCart the live cart as its base.)
-   */
+  /** The live cart is the offline view's base: writes made offline then show on top of other devices' changes. */
   keepOfflineBaseCurrent() {
-    if (this.rebasing || !navigator.onLine) return;
-    const { cart: local, pending } = this.offline.view();
-    const live = this.live.cart;
-    if (pending.length > 0 || !live || (local.cart_id === live.cart_id && local.version >= live.version)) return;
-    this.rebasing = this.offline
-      .refresh()
-      .catch(() => undefined) // offline meanwhile: the next sync's answer becomes the base
-      .finally(() => (this.rebasing = null));
+    if (this.live.cart) this.offline.rebase(this.live.cart).catch(showProblem);
   }
 
   /**

@@ -72,6 +72,18 @@ export class OfflineCart {
     refresh() {
         return this.exclusive(() => this.fetchBase());
     }
+    /**
+     * Take a cart the server sent elsewhere (the live stream's `live.cart`) as the base of the local view, when it is
+     * newer than the one held: pending writes then show on top of what the customer's other devices did.
+     */
+    rebase(cart) {
+        return this.exclusive(async () => {
+            const held = this.contents.cart;
+            if (held && held.cart_id === cart.cart_id && held.version >= cart.version)
+                return;
+            await this.update({ ...this.contents, cart });
+        });
+    }
     /** The last server cart with the pending writes applied by the same rules as the server. */
     view() {
         const base = this.contents.cart;
