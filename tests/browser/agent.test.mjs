@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import {
   addToCart,
   assertClean,
+  finish,
   launchBrowser,
   LIMIT,
   linesOf,
@@ -86,9 +87,7 @@ test("the agent's quantity, added item and price override with a reason appear l
 
   await screenshot(agent.page, "agent-2-console");
   await screenshot(shopper.page, "agent-3-shopper-sees-agent-price");
-  await assertClean(shopper);
-  await assertClean(agent);
-  await Promise.all([shopper.context.close(), agent.context.close()]);
+  await finish(shopper, agent);
 });
 
 test("the API key stays in the tab's sessionStorage and never reaches the address bar", LIMIT, async () => {

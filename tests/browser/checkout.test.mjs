@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 
 import {
   addToCart,
-  assertClean,
+  finish,
   handOff,
   launchBrowser,
   LIMIT,
@@ -90,9 +90,7 @@ test("a checkout started on one device is taken over on the other and completed 
   assert.match(await phone.page.textContent("#checkout .success"), /Order ord_\w+ is placed/);
   await waitForCart(laptop.page, {});
   await screenshot(phone.page, "checkout-3-completed");
-  await assertClean(laptop);
-  await assertClean(phone);
-  await Promise.all([laptop.context.close(), phone.context.close()]);
+  await finish(laptop, phone);
 });
 
 test("an add while the payment is pending is refused: the page says why and drops it", LIMIT, async () => {
@@ -118,6 +116,5 @@ test("an add while the payment is pending is refused: the page says why and drop
   await waitUntil(() => shopper.page.isHidden("#checkout"));
   await addToCart(shopper.page, "SOCKS-3PK");
   await waitForCart(shopper.page, { "JACKET-RAIN": 1, "SOCKS-3PK": 1 });
-  await assertClean(shopper);
-  await shopper.context.close();
+  await finish(shopper);
 });

@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import {
   addToCart,
   assertClean,
+  finish,
   handOff,
   launchBrowser,
   LIMIT,
@@ -54,9 +55,7 @@ test("a code typed on another device opens the same cart, then changes flow both
   });
   assert.equal(await laptop.page.textContent("#subtotal"), await phone.page.textContent("#subtotal"));
   await screenshot(phone.page, "handoff-2-phone-live");
-  await assertClean(laptop);
-  await assertClean(phone);
-  await Promise.all([laptop.context.close(), phone.context.close()]);
+  await finish(laptop, phone);
 });
 
 test("the claim link of the QR code opens the same cart and leaves no code in the address bar", LIMIT, async () => {
@@ -103,8 +102,7 @@ test("searching narrows the catalog to what the server finds", LIMIT, async () =
   await shopper.page.fill('#search input[name="q"]', "jacket");
   await shopper.page.press('#search input[name="q"]', "Enter");
   await waitUntil(async () => (await shown()) === "JACKET-RAIN", { describe: shown });
-  await assertClean(shopper);
-  await shopper.context.close();
+  await finish(shopper);
 });
 
 test("the shop runs under its Content-Security-Policy: an injected inline script does not run", LIMIT, async () => {

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 
 import {
   addToCart,
-  assertClean,
+  finish,
   handOff,
   launchBrowser,
   LIMIT,
@@ -73,9 +73,7 @@ test("adds made offline are shown pending, sent when back online, and both devic
   assert.equal(await phone.page.getAttribute("#cart", "data-version"), await laptop.page.getAttribute("#cart", "data-version"));
   await screenshot(phone.page, "offline-2-phone-converged");
   await screenshot(laptop.page, "offline-3-laptop-converged");
-  await assertClean(phone);
-  await assertClean(laptop);
-  await Promise.all([laptop.context.close(), phone.context.close()]);
+  await finish(phone, laptop);
 });
 
 test("an add made offline is sent once back online, exactly once, and stays after a reload", LIMIT, async () => {
@@ -88,6 +86,5 @@ test("an add made offline is sent once back online, exactly once, and stays afte
   await till.page.reload();
   await till.page.waitForSelector('body[data-ready="true"]');
   await waitForCart(till.page, { "GIFTCARD-50": 1 });
-  await assertClean(till);
-  await till.context.close();
+  await finish(till);
 });

@@ -245,6 +245,12 @@ export async function assertClean(device) {
   assert.deepEqual(device.errors, [], "uncaught errors in the page");
 }
 
+/** The end of a scenario that went well: no device shows a problem or logged an error; all of them close. */
+export async function finish(...devices) {
+  for (const device of devices) await assertClean(device);
+  await Promise.all(devices.map((device) => device.context.close()));
+}
+
 /** Save a full-page screenshot as artifacts/<name>.png. */
 export async function screenshot(page, name) {
   await mkdir(ARTIFACTS, { recursive: true });
