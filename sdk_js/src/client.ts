@@ -111,6 +111,17 @@ export class Client {
     return client;
   }
 
+  /**
+   * A device that starts by claiming a handoff code (a scanned QR, a typed code): it becomes the offering
+   * customer's device without opening a session of its own first, so no stray anonymous customer is left behind.
+   */
+  static async claim(baseUrl: string, code: string, options: ClientOptions): Promise<Client> {
+    const store = options.store ?? new MemoryStore();
+    const client = new Client(baseUrl, options, { ...options, store }, {});
+    await client.handoff.claim(code);
+    return client;
+  }
+
   /** A contact-center agent on the customer who read out `pin` (POST /v1/agent/sessions with the API key). */
   static async agent(baseUrl: string, options: AgentOptions): Promise<Client> {
     const device = options.device ?? "agent-console";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ConflictError, LocalStorageStore } from "../dist/index.js";
+import WebSocket from "ws";
+import { Client, ConflictError, LocalStorageStore } from "../dist/index.js";
 import { MemoryStorage, nextChange, openDevice, quantities } from "./devices.mjs";
 import { startServer } from "./server.mjs";
 
@@ -54,4 +55,26 @@ test("a code claimed once cannot be claimed again", async () => {
   const error = await tablet.handoff.claim(code).catch((caught) => caught);
   assert.ok(error instanceof ConflictError, `${error}`);
   assert.equal(error.code, "handoff_code_used");
+});
+
+test("Client.claim starts a device on the offering customer without a session of its own first", async () => {
+  const laptop = await openDevice(server, "web", "laptop");
+  await laptop.cart.add("SOCKS-3PK", 2);
+  const saved = [];
+  const store = { load: () => null, save: (credentials) => void saved.push(credentials) };
+  const phone = await Client.claim(server.url, (await laptop.handoff.create()).code, {
+    channel: "mobile",
+    device: "phone",
+    store,
+    WebSocket,
+  });
+  assert.equal(phone.customerId, laptop.customerId);
+  assert.deepEqual(
+    saved.map((credentials) => credentials.customerId),
+    [laptop.customerId],
+    "the only session it kept is the claimed one",
+  );
+  assert.deepEqual(quantities(await phone.cart.get()), { "SOCKS-3PK": 2 });
+  const sessions = await laptop.sessions.list();
+  assert.ok(sessions.some((session) => session.session_id === phone.sessionId));
 });

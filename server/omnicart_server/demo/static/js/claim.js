@@ -3,11 +3,13 @@
 // The code rides in the fragment, which browsers never send to a server (no access log holds it); it is removed
 // from the address bar before anything else, so a reload or a shared link cannot replay it.
 
+import { Client } from "/demo/sdk/index.js";
 import { $, act, reportUnhandledErrors, showProblem } from "./dom.js";
-import { codeInFragment, openShopper } from "./session.js";
+import { codeInFragment, shopperOptions } from "./session.js";
 
-async function claim(client, code) {
-  await client.handoff.claim(code);
+/** Become the offering customer's device (no session of this browser's own is opened first), then shop. */
+async function claim(code) {
+  await Client.claim(location.origin, code, shopperOptions());
   location.replace("/demo");
 }
 
@@ -15,16 +17,15 @@ async function main() {
   reportUnhandledErrors();
   const code = codeInFragment();
   history.replaceState(null, "", location.pathname);
-  const client = await openShopper();
   const form = $("#claim");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    act(event.submitter, () => claim(client, new FormData(form).get("code")));
+    act(event.submitter, () => claim(new FormData(form).get("code")));
   });
   if (code) {
     $("#claim-code").value = code;
     try {
-      await claim(client, code);
+      await claim(code);
       return;
     } catch (error) {
       showProblem(error);

@@ -18,13 +18,14 @@ export function deviceLabel() {
   return label;
 }
 
+/** How this browser appears among the customer's devices, and where it keeps its session. */
+export function shopperOptions() {
+  return { channel: "web", device: deviceLabel(), store: new LocalStorageStore(STORE_KEY) };
+}
+
 /** This browser's session: the one in localStorage, or a new anonymous customer's. */
 export function openShopper() {
-  return Client.start(location.origin, {
-    channel: "web",
-    device: deviceLabel(),
-    store: new LocalStorageStore(STORE_KEY),
-  });
+  return Client.start(location.origin, shopperOptions());
 }
 
 /** The handoff code in a claim link (`/demo/claim#code=K7QM4XTR`), or null. */

@@ -53,6 +53,16 @@ export class Client {
         await client.resume(options.customerToken);
         return client;
     }
+    /**
+     * A device that starts by claiming a handoff code (a scanned QR, a typed code): it becomes the offering
+     * customer's device without opening a session of its own first, so no stray anonymous customer is left behind.
+     */
+    static async claim(baseUrl, code, options) {
+        const store = options.store ?? new MemoryStore();
+        const client = new Client(baseUrl, options, { ...options, store }, {});
+        await client.handoff.claim(code);
+        return client;
+    }
     /** A contact-center agent on the customer who read out `pin` (POST /v1/agent/sessions with the API key). */
     static async agent(baseUrl, options) {
         const device = options.device ?? "agent-console";
