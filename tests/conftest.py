@@ -27,11 +27,9 @@ from tests.support.databases import (
     postgres_unavailable_reason,
 )
 from tests.support.devices import Device, OpenDevice, new_device
-from tests.support.server import ServerProcess, StartServer
+from tests.support.server import SERVERS_USED, ServerProcess, StartServer, track_server
 
 BACKENDS = ("sqlite", "postgres")
-SERVERS_KEY = pytest.StashKey[list[ServerProcess]]()
-"""Servers a test used, so a failure report carries their log tails."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,13 +64,9 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed:
-        for server in item.stash.get(SERVERS_KEY, []):
+        for server in item.stash.get(SERVERS_USED, []):
             report.sections.append((f"omnicart server log {server.url}", server.log_tail(80)))
     return report
-
-
-def _track(request: pytest.FixtureRequest, server: ServerProcess) -> None:
-    request.node.stash.setdefault(SERVERS_KEY, []).append(server)
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -142,7 +136,7 @@ def server(shared_server: ServerProcess, request: pytest.FixtureRequest) -> Serv
     if not shared_server.alive():
         # An earlier test crashed it (and failed with its log); start it again rather than fail everything after.
         shared_server.start()
-    _track(request, shared_server)
+    track_server(request, shared_server)
     return shared_server
 
 
@@ -174,7 +168,7 @@ def start_server(
             catalog=catalog_file if catalog else None,
         )
         started.append(server)
-        _track(request, server)
+        track_server(request, server)
         return server.start(wait=wait)
 
     yield start

@@ -8,24 +8,22 @@ one with a catalog file the test writes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from tests.support.async_devices import AsyncDevice, open_async_device
 from tests.support.databases import Databases
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, track_server
 from tests.support.stream import Follower, StreamClient
 from tests.support.stream_fixtures import (
     CAPPED_ENV,
-    SERVER_LOGS_KEY,
     TUNED_ENV,
     ConnectStream,
     Follow,
     OpenStreamDevice,
     StartCatalogServer,
-    track_server,
 )
 
 
@@ -171,14 +169,3 @@ def start_catalog_server(
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if report.failed:
-        for server in item.stash.get(SERVER_LOGS_KEY, []):
-            report.sections.append((f"omnicart server log {server.url}", server.log_tail(80)))
-    return report

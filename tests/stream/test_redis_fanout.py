@@ -22,9 +22,9 @@ from tests.support.catalog import SKUS
 from tests.support.databases import PostgresDatabases
 from tests.support.devices import JSON
 from tests.support.redis_server import PrivateRedis, redis_server_binary
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, track_server
 from tests.support.stream import Follower, StreamClient, wait_until
-from tests.support.stream_fixtures import ConnectStream, Follow, OpenStreamDevice, track_server
+from tests.support.stream_fixtures import ConnectStream, Follow, OpenStreamDevice
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

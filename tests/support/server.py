@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+import pytest
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 30.0
@@ -227,3 +228,13 @@ class StartServer(Protocol):
         wait: bool = True,
         catalog: bool = True,
     ) -> ServerProcess: ...
+
+
+SERVERS_USED = pytest.StashKey[list[ServerProcess]]()
+"""Servers a test used, so a failure report carries their log tails (the hook is in tests/conftest.py)."""
+
+
+def track_server(request: pytest.FixtureRequest, server: ServerProcess) -> ServerProcess:
+    """Attach the server's log tail to the test's report if it fails."""
+    request.node.stash.setdefault(SERVERS_USED, []).append(server)
+    return server

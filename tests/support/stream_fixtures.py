@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-import pytest
-
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -25,15 +23,6 @@ TUNED_ENV = {
 """The `tuned_server`: short timeouts for the tests that wait them out, and a frame limit far above any hello."""
 CAPPED_ENV = {"OMNICART_MAX_SOCKETS_PER_CUSTOMER": "2"}
 """The `capped_server`: two sockets per customer."""
-
-SERVER_LOGS_KEY = pytest.StashKey[list["ServerProcess"]]()
-"""Servers started by the stream fixtures that a test used, so a failure report carries their log tails."""
-
-
-def track_server(request: pytest.FixtureRequest, server: ServerProcess) -> ServerProcess:
-    """Attach the server's log tail to the test's report if it fails."""
-    request.node.stash.setdefault(SERVER_LOGS_KEY, []).append(server)
-    return server
 
 
 class OpenStreamDevice(Protocol):
