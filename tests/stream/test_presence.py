@@ -6,6 +6,10 @@ flap.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import pytest
+
 from tests.support.async_devices import AsyncDevice
 from tests.support.server import ServerProcess, StartServer
 from tests.support.stream import StreamClient, presence_ids, wait_until
@@ -82,10 +86,20 @@ async def test_reconnect_within_the_grace_period_does_not_flap(
     assert (await _online(phone))[laptop.session_id] is True
 
 
+@pytest.mark.parametrize(
+    "leave",
+    [
+        pytest.param(StreamClient.close, id="closing-its-socket"),
+        pytest.param(StreamClient.abort, id="losing-its-network"),
+    ],
+)
 async def test_a_device_gone_past_the_grace_period_is_dropped(
-    tuned_server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+    tuned_server: ServerProcess,
+    stream_device: OpenStreamDevice,
+    connect_stream: ConnectStream,
+    leave: Callable[[StreamClient], Awaitable[None]],
 ) -> None:
-    """After B leaves and the grace period passes, A gets a presence without B, and B is listed offline."""
+    """After B leaves, with a closing handshake or none, and the grace period passes, A hears B left; B is offline."""
     phone = await stream_device(tuned_server, device="phone")
     laptop = await stream_device(tuned_server, device="laptop", customer_token=phone.customer_token)
     phone_stream = await _connected(connect_stream, tuned_server, phone)
@@ -93,23 +107,7 @@ async def test_a_device_gone_past_the_grace_period_is_dropped(
     await phone_stream.wait_for_presence({phone.session_id, laptop.session_id})
     seen_both = len(phone_stream.frames)
 
-    await laptop_stream.close()
-    await phone_stream.wait_for_presence({phone.session_id}, after=seen_both, timeout=10)
-    assert await _online(phone) == {phone.session_id: True, laptop.session_id: False}
-
-
-async def test_a_device_that_loses_its_network_is_dropped(
-    tuned_server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream
-) -> None:
-    """B's connection dropping without a closing handshake also ends its presence after the grace period."""
-    phone = await stream_device(tuned_server, device="phone")
-    laptop = await stream_device(tuned_server, device="laptop", customer_token=phone.customer_token)
-    phone_stream = await _connected(connect_stream, tuned_server, phone)
-    laptop_stream = await _connected(connect_stream, tuned_server, laptop)
-    await phone_stream.wait_for_presence({phone.session_id, laptop.session_id})
-    seen_both = len(phone_stream.frames)
-
-    await laptop_stream.abort()
+    await leave(laptop_stream)
     await phone_stream.wait_for_presence({phone.session_id}, after=seen_both, timeout=10)
     assert await _online(phone) == {phone.session_id: True, laptop.session_id: False}
 
