@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Protocol
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from tests.conftest import unavailable
 from tests.support.async_devices import AsyncDevice
 from tests.support.catalog import SKUS
 from tests.support.databases import PostgresDatabases
@@ -35,13 +35,6 @@ READY_TIMEOUT = 10.0
 """The fan-out reconnects to Redis with a backoff capped at 5 s."""
 
 
-def _unavailable(reason: str) -> NoReturn:
-    # Same rule as tests/conftest.py's `unavailable` (a conftest cannot be imported): skip, but fail under CI=true.
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: required)")
-    pytest.skip(reason)
-
-
 class StartFanoutServer(Protocol):
     def __call__(self, *, workers: int = 1, env: dict[str, str] | None = None) -> ServerProcess: ...
 
@@ -51,7 +44,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """A redis-server of this test's own on a free port, without persistence."""
     binary = redis_server_binary()
     if binary is None:
-        _unavailable("redis-server is not installed: the Redis fan-out tests start a private one")
+        unavailable("redis-server is not installed: the Redis fan-out tests start a private one")
     redis = PrivateRedis(binary, tmp_path / "redis.log").start()
     yield redis
     redis.stop()
@@ -120,6 +113,27 @@ async def _assert_holds_the_log(streams: Sequence[StreamClient | Follower], devi
         assert stream.events == log, f"{stream.name}: events differ from GET /v1/events"
 
 
+async def _a_device_on_each_process(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> tuple[tuple[ServerProcess, ServerProcess], AsyncDevice, AsyncDevice, list[StreamClient]]:
+    """Two processes on one database; the phone streams from the first, the kiosk (same customer) from the second.
+
+    Both sockets are welcomed and both processes' fan-out through Redis is healthy before this returns.
+    """
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    streams = [
+        await connect_stream(first, phone.session_token, name="phone@first"),
+        await connect_stream(second, kiosk.session_token, name="kiosk@second"),
+    ]
+    for stream in streams:
+        await stream.wait_for_welcome()
+    for server in (first, second):
+        await _wait_fanout(server, healthy=True)
+    return (first, second), phone, kiosk, streams
+
+
 async def _write(devices: Sequence[AsyncDevice], rounds: int) -> None:
     """Every device writes `rounds` times, all devices at once."""
 
@@ -184,17 +198,7 @@ async def test_events_written_on_one_process_reach_devices_on_another(
     start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
 ) -> None:
     """Two processes on one database: devices on each get every event written on either, in order, once."""
-    first, second = start_fanout_server(), start_fanout_server()
-    phone = await stream_device(first, device="phone")
-    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
-    streams = [
-        await connect_stream(first, phone.session_token, name="phone@first"),
-        await connect_stream(second, kiosk.session_token, name="kiosk@second"),
-    ]
-    for stream in streams:
-        await stream.wait_for_welcome()
-    for server in (first, second):
-        await _wait_fanout(server, healthy=True)
+    _, phone, kiosk, streams = await _a_device_on_each_process(start_fanout_server, stream_device, connect_stream)
 
     await _write([phone, kiosk], 10)
     await _assert_holds_the_log(streams, phone)
@@ -251,28 +255,18 @@ async def test_redis_restart_mid_run_loses_nothing(
     connect_stream: ConnectStream,
 ) -> None:
     """Redis killed and restarted while two processes take writes: writes succeed and every device gets every event."""
-    first, second = start_fanout_server(), start_fanout_server()
-    phone = await stream_device(first, device="phone")
-    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
-    streams = [
-        await connect_stream(first, phone.session_token, name="phone@first"),
-        await connect_stream(second, kiosk.session_token, name="kiosk@second"),
-    ]
-    for stream in streams:
-        await stream.wait_for_welcome()
-    for server in (first, second):
-        await _wait_fanout(server, healthy=True)
+    servers, phone, kiosk, streams = await _a_device_on_each_process(start_fanout_server, stream_device, connect_stream)
     await _write([phone, kiosk], 4)
 
     private_redis.kill()
     await _write([phone, kiosk], 4)  # writes never depend on Redis
-    for server in (first, second):
+    for server in servers:
         await _wait_fanout(server, healthy=False)
     await _write([phone, kiosk], 4)
     await _assert_holds_the_log(streams, phone)  # delivered by the log poll while Redis is down
 
     private_redis.start()
-    for server in (first, second):
+    for server in servers:
         await _wait_fanout(server, healthy=True)
     await _write([phone, kiosk], 4)
     await _assert_holds_the_log(streams, phone)
