@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -309,3 +310,7 @@ webhook_endpoints = cast("Table", WebhookEndpoint.__table__)
 webhook_outbox = cast("Table", WebhookOutbox.__table__)
 webhook_deliveries = cast("Table", WebhookDelivery.__table__)
 webhook_attempts = cast("Table", WebhookAttempt.__table__)
+
+CART_IS_ACTIVE = carts.c.status == literal_column("'active'")
+"""Written as a literal, not a bound value: only then may SQLite (and PostgreSQL's generic plans) use the partial
+index uq_carts_one_active_per_customer; with `status = ?` every cart lookup scanned the whole table."""

@@ -11,6 +11,7 @@ from omnicart.protocol.events import EventKind
 from omnicart_server.carts.service import cart_from_row
 from omnicart_server.db import idempotency
 from omnicart_server.db.models import (
+    CART_IS_ACTIVE,
     assist_consents,
     carts,
     customers,
@@ -36,7 +37,7 @@ async def mark_abandoned(txn: WriteTxn, cutoff: datetime) -> int:
     idle = (
         select(carts)
         .where(
-            carts.c.status == "active",
+            CART_IS_ACTIVE,
             carts.c.lines != "[]",
             carts.c.updated_at < cutoff,
             carts.c.abandoned_at.is_(None),

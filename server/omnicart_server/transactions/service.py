@@ -20,7 +20,7 @@ from omnicart.protocol.transactions import ConfirmPayment, Order, StartTransacti
 from omnicart_server.auth.api_keys import PAYMENTS
 from omnicart_server.carts.service import active_cart_row, cart_from_row, create_active_cart
 from omnicart_server.db import idempotency
-from omnicart_server.db.models import carts, orders, transactions
+from omnicart_server.db.models import CART_IS_ACTIVE, carts, orders, transactions
 from omnicart_server.errors import (
     InvalidTransition,
     NotFound,
@@ -248,7 +248,7 @@ class TransactionService:
             )
         )
         await txn.conn.execute(
-            update(carts).where(carts.c.customer_id == customer_id, carts.c.status == "active").values(status="ordered")
+            update(carts).where(carts.c.customer_id == customer_id, CART_IS_ACTIVE).values(status="ordered")
         )
         await create_active_cart(txn, customer_id, self._currency)
         fresh = await _cart_now(txn.conn, customer_id)
