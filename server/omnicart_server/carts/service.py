@@ -14,6 +14,7 @@ from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
 from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
 from omnicart.protocol.events import EventKind
 from omnicart_server.db import idempotency
+from omnicart_server.db.driver import prepared
 from omnicart_server.db.models import CART_IS_ACTIVE, carts, transactions
 from omnicart_server.errors import CartLocked, NotFound, VersionConflict, rejection
 
@@ -34,11 +35,13 @@ _encoder = msgspec.json.Encoder()
 # Built once, so each write reuses their cache keys and compiled SQL (see omnicart_server.db.writer).
 _ACTIVE_CART = select(carts).where(carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE)
 _LOCKED_BY_CHECKOUT = exists().where(transactions.c.customer_id == carts.c.customer_id, transactions.c.locks_cart)
-_CART_TO_CHANGE = select(carts, _LOCKED_BY_CHECKOUT.label("locked")).where(
-    carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE
+_CART_TO_CHANGE = prepared(
+    select(carts, _LOCKED_BY_CHECKOUT.label("locked")).where(
+        carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE
+    )
 )
 """The active cart, and whether a transaction in a cart-locking state (a checkout completing) holds it."""
-_WRITE_CART = update(carts).where(carts.c.id == bindparam("cart_id"))
+_WRITE_CART = prepared(update(carts).where(carts.c.id == bindparam("cart_id")))
 
 
 def cart_from_row(row: Row[Any]) -> Cart:

@@ -3,37 +3,50 @@
 On SQLite the single writer runs statements on a plain (sync) connection, inline on the event loop: a statement on
 a local file takes tens of microseconds, while a hop to aiosqlite's thread per statement capped the writer at a few
 hundred writes a second (BENCHMARKS.md). Only BEGIN IMMEDIATE (which may wait for another process) and COMMIT (the
-fsync) leave the loop.
+fsync) leave the loop. Statements marked `prepared` skip SQLAlchemy's execution machinery too (db/driver.py).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from omnicart_server.db.driver import DriverStatements, Rows, is_prepared
+
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, CursorResult
+    from sqlalchemy.engine import Connection
     from sqlalchemy.sql.base import Executable
+
+_EMPTY: Mapping[str, Any] = {}
 
 
 class Executor(Protocol):
     """A connection inside a transaction: an AsyncConnection, or the SQLite writer's InlineConnection."""
 
-    async def execute(
-        self, statement: Executable, parameters: Mapping[str, Any] | None = None, /
-    ) -> CursorResult[Any]: ...
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Rows: ...
 
     def begin_nested(self) -> AbstractAsyncContextManager[Any]: ...
+
+
+def driver_of(connection: Connection) -> sqlite3.Connection:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
 
 
 class InlineConnection:
     """A sync connection behind the async interface: `await execute(...)` runs the statement at once."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, statements: DriverStatements) -> None:
         self._connection = connection
+        self._driver = driver_of(connection)
+        self._statements = statements
 
-    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> CursorResult[Any]:
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Rows:
+        if is_prepared(statement):
+            return self._statements.run(self._driver, statement, parameters or _EMPTY)
         return self._connection.execute(statement, parameters)
 
     @asynccontextmanager
@@ -51,8 +64,7 @@ class InlineConnection:
         The SAVEPOINT goes straight to the driver: SQLAlchemy's bookkeeping for it cost a tenth of each write, and
         nothing else in the group needs to know of it.
         """
-        driver = self._connection.connection.driver_connection
-        assert driver is not None
+        driver = self._driver
         driver.execute("SAVEPOINT unit")
         try:
             yield

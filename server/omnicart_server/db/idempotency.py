@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, insert, select
 
+from omnicart_server.db.driver import prepared
 from omnicart_server.db.models import idempotency_keys
 from omnicart_server.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 
@@ -16,10 +17,12 @@ if TYPE_CHECKING:
     from omnicart_server.db.executor import Executor
 
 MAX_KEY_LENGTH = 255
-_FIND = select(idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
-    idempotency_keys.c.customer_id == bindparam("customer_id"), idempotency_keys.c.key == bindparam("key")
+_FIND = prepared(
+    select(idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
+        idempotency_keys.c.customer_id == bindparam("customer_id"), idempotency_keys.c.key == bindparam("key")
+    )
 )
-_STORE = insert(idempotency_keys)
+_STORE = prepared(insert(idempotency_keys))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A primary-key read of a local SQLite file takes tens of microseconds; through aiosqlite it also took a hop to a
 worker thread and back, several times the read itself, on every request whose session was not cached. WAL readers
-never wait for the writer, so the read runs on the loop like the writer's statements (db/executor.py).
+never wait for the writer, so the read runs on the loop like the writer's statements (db/executor.py), and a
+`prepared` statement runs straight on the driver (db/driver.py).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from omnicart_server.db.driver import DriverStatements, is_prepared
 from omnicart_server.db.engine import create_sqlite_sync_engine, is_sqlite_url
+from omnicart_server.db.executor import driver_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-    from sqlalchemy.engine import Row
+    from sqlalchemy.engine import Connection, Row
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.sql.base import Executable
 
@@ -26,16 +29,31 @@ class PointReader(Protocol):
 
 
 class InlineReader:
-    """SQLite: one kept connection, each read its own short transaction so it sees the latest commit."""
+    """SQLite: one kept connection, each read its own short transaction so it sees the latest commit.
+
+    A prepared statement runs on the driver in autocommit mode, which is a transaction of its own.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._statements = DriverStatements(engine.dialect)
+        self._kept: Connection | None = None
 
     async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None:
-        with self._engine.connect() as connection:
-            return connection.execute(statement, parameters).one_or_none()
+        if self._kept is None:
+            self._kept = self._engine.connect()
+        if is_prepared(statement):
+            row: Row[Any] | None = self._statements.run(driver_of(self._kept), statement, parameters).one_or_none()
+            return row
+        try:
+            return self._kept.execute(statement, parameters).one_or_none()
+        finally:
+            self._kept.rollback()  # ends the read's transaction, so the next read sees the latest commit
 
     async def close(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
         self._engine.dispose()
 
 

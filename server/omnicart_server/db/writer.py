@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from omnicart.protocol.events import Event
+from omnicart_server.db.driver import DriverStatements, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection
 from omnicart_server.db.models import customers, events
@@ -55,14 +56,17 @@ AppendHook = Callable[["WriteTxn", str, Event], Awaitable[None]]
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form (building them cost a third of a write).
 _HEAD_SEQ = select(customers.c.head_seq).where(customers.c.id == bindparam("customer_id"))
 _MERGED_INTO = select(customers.c.merged_into).where(customers.c.id == bindparam("customer_id"))
-_LOCKED = {False: (_HEAD_SEQ, _MERGED_INTO), True: (_HEAD_SEQ.with_for_update(), _MERGED_INTO.with_for_update())}
-_BUMP_HEAD = (
+_LOCKED = {
+    False: (prepared(_HEAD_SEQ), prepared(_MERGED_INTO)),
+    True: (_HEAD_SEQ.with_for_update(), _MERGED_INTO.with_for_update()),
+}
+_BUMP_HEAD = prepared(
     update(customers)
     .where(customers.c.id == bindparam("customer_id"))
     .values(head_seq=customers.c.head_seq + 1)
     .returning(customers.c.head_seq)
 )
-_INSERT_EVENT = insert(events)
+_INSERT_EVENT = prepared(insert(events))
 
 
 class WriteTxn:
@@ -78,7 +82,8 @@ class WriteTxn:
     async def lock_customer(self, customer_id: str) -> int | None:
         """Hold the customer for the rest of the transaction; return its head seq, or None if there is none."""
         head_seq, _ = _LOCKED[self._row_locks]
-        return (await self.conn.execute(head_seq, {"customer_id": customer_id})).scalar_one_or_none()
+        head: int | None = (await self.conn.execute(head_seq, {"customer_id": customer_id})).scalar_one_or_none()
+        return head
 
     async def hold_customer(self, customer_id: str) -> str:
         """Lock the customer, and the one it was merged into since the caller looked: the customer to write to.
@@ -180,6 +185,7 @@ class GroupCommitWriter(Writer):
         self._task: asyncio.Task[None] | None = None
         self._connection: Connection | None = None
         """Kept open between groups; opened off the loop, since opening may wait for another process's lock."""
+        self._statements = DriverStatements(engine.dialect)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="omnicart-group-commit")
@@ -224,7 +230,7 @@ class GroupCommitWriter(Writer):
         connection = self._connection
         try:
             transaction = await _begin_immediate(connection)
-            inline = InlineConnection(connection)
+            inline = InlineConnection(connection, self._statements)
             for job in group:
                 txn = WriteTxn(inline, row_locks=False, append_hooks=self._append_hooks)
                 try:

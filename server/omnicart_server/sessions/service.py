@@ -15,6 +15,7 @@ from omnicart.protocol.events import EventKind
 from omnicart.protocol.sessions import CreateSession, DeviceSession, SessionCreated
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
 from omnicart_server.carts.service import create_active_cart
+from omnicart_server.db.driver import prepared
 from omnicart_server.db.models import assist_consents, customers, sessions
 from omnicart_server.errors import NotFound, SessionRevoked, TokenExpired, TokenInvalid
 
@@ -44,7 +45,7 @@ async def create_customer(txn: WriteTxn, currency: str) -> str:
 
 
 AGENT_ROLE = "agent"
-_SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
+_SESSION_BY_ID = prepared(select(sessions).where(sessions.c.id == bindparam("session_id")))
 LAST_SEEN_RESOLUTION = timedelta(seconds=15)
 """`last_seen` is written at most this often per session, so reads do not turn into writes."""
 

@@ -1,0 +1,164 @@
+"""Hot statements built once, compiled once by SQLAlchemy, and run on SQLite straight through the driver.
+
+A cart write runs about nine statements. On a local SQLite file each takes 2-4 µs in sqlite3 itself, while
+SQLAlchemy's execution around it (execution context, parameter and result processing, the compiled-cache lookup)
+took another ~18 µs: most of the writer's time (BENCHMARKS.md, issue 8). A statement marked with `prepared(...)` is
+still written and compiled by SQLAlchemy Core, with the column types' own bind and result processors, but the
+writer and the point reader of SQLite run its compiled SQL on the sqlite3 connection themselves. On PostgreSQL the
+mark is an execution option SQLAlchemy ignores: the same statement runs through SQLAlchemy as any other.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect, Row
+    from sqlalchemy.sql.base import Executable
+    from sqlalchemy.sql.compiler import SQLCompiler
+    from sqlalchemy.sql.elements import ClauseElement
+
+PREPARED_OPTION = "omnicart_prepared"
+S = TypeVar("S", bound="Executable")
+Processor = Callable[[Any], Any] | None
+
+
+def prepared(statement: S) -> S:
+    """Mark a statement built once at import (not per call) as safe to compile once and run on the driver."""
+    return statement.execution_options(**{PREPARED_OPTION: True})
+
+
+def is_prepared(statement: Executable) -> bool:
+    return bool(statement.get_execution_options().get(PREPARED_OPTION))
+
+
+class Rows(Protocol):
+    """What callers read from a statement's result: SQLAlchemy's CursorResult, or a DriverResult."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def one(self) -> Row[Any]: ...
+
+    def one_or_none(self) -> Row[Any] | None: ...
+
+    def first(self) -> Row[Any] | None: ...
+
+    def all(self) -> Sequence[Row[Any]]: ...
+
+    def scalar_one(self) -> Any: ...
+
+    def scalar_one_or_none(self) -> Any: ...
+
+    def scalars(self) -> Iterator[Any]: ...
+
+
+class DriverResult:
+    """The rows of a statement run on the driver, with the result methods the services call.
+
+    Its rows are named tuples: by position and by column name, like SQLAlchemy's Row.
+    """
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return self.first()
+
+    def one(self) -> Any:
+        row = self.one_or_none()
+        if row is None:
+            raise NoResultFound("No row was found when one was required")
+        return row
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalars(self) -> Iterator[Any]:
+        return (row[0] for row in self._rows)
+
+
+class _Compiled:
+    """One statement's SQL for the driver, how to bind each positional parameter, and how to read each column."""
+
+    def __init__(self, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> None:
+        clause = cast("ClauseElement", statement)
+        compiled = cast("SQLCompiler", clause.compile(dialect=dialect, column_keys=list(keys)))
+        if compiled.positiontup is None:
+            raise ValueError("the driver path needs a positional paramstyle")
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
+            raise ValueError("a prepared statement cannot rely on Python-side column defaults: pass every value")
+        self.sql = compiled.string
+        self.binds: list[tuple[str, bool, Any, Processor]] = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            if bind.expanding or bind.callable is not None:
+                raise ValueError(f"a prepared statement cannot take the expanding or computed parameter {name!r}")
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            self.binds.append((name, bind.required, bind.value, processor))
+        columns = list(statement.exported_columns) if hasattr(statement, "exported_columns") else []
+        self.row_type: Any = namedtuple("Row", [column.key for column in columns]) if columns else None
+        self.readers: list[Processor] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+        self.plain_rows = all(reader is None for reader in self.readers)
+
+    def parameters(self, given: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for name, required, default, processor in self.binds:
+            value = given[name] if required or name in given else default
+            values.append(value if processor is None else processor(value))
+        return values
+
+    def read(self, raw: list[tuple[Any, ...]]) -> list[Any]:
+        row_type = self.row_type
+        assert row_type is not None
+        if self.plain_rows:
+            return [row_type._make(row) for row in raw]
+        readers = self.readers
+        return [
+            row_type._make(value if read is None else read(value) for read, value in zip(readers, row, strict=True))
+            for row in raw
+        ]
+
+
+class DriverStatements:
+    """Prepared statements compiled for one SQLite connection's dialect, run on its sqlite3 connection."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._compiled: dict[tuple[Executable, tuple[str, ...]], _Compiled] = {}
+
+    def run(self, driver: sqlite3.Connection, statement: Executable, parameters: Mapping[str, Any]) -> DriverResult:
+        keys = tuple(parameters)
+        compiled = self._compiled.get((statement, keys))
+        if compiled is None:
+            compiled = self._compiled[(statement, keys)] = _Compiled(statement, self._dialect, keys)
+        values = compiled.parameters(parameters)
+        try:
+            cursor = driver.execute(compiled.sql, values)
+            raw = cursor.fetchall()
+        except sqlite3.Error as exc:  # the same exception classes SQLAlchemy would raise (IntegrityError, ...)
+            raise DBAPIError.instance(compiled.sql, values, exc, sqlite3.Error) from exc
+        rows = compiled.read(raw) if compiled.row_type is not None else []
+        return DriverResult(rows, cursor.rowcount)

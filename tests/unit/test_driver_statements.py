@@ -1,0 +1,86 @@
+"""Prepared statements run on the sqlite3 driver read and write exactly what SQLAlchemy would, on a real file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Boolean, Column, Engine, Integer, LargeBinary, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy import update as update_
+from sqlalchemy.exc import IntegrityError
+
+from omnicart_server.db.driver import DriverStatements, prepared
+from omnicart_server.db.engine import create_sqlite_sync_engine
+from omnicart_server.db.executor import driver_of
+from omnicart_server.db.models import UTCDateTime
+
+metadata = MetaData()
+things = Table(
+    "things",
+    metadata,
+    Column("id", String(10), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=True),
+    Column("hidden", Boolean, nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+)
+INSERT = prepared(insert(things))
+BY_ID = prepared(select(things).where(things.c.id == bindparam("id")))
+BUMP = prepared(
+    update_(things).where(things.c.id == bindparam("thing")).values(count=things.c.count + 1).returning(things.c.count)
+)
+AT = datetime(2026, 12, 4, 14, 30, 1, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_sqlite_sync_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", writer=False)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_rows_written_on_the_driver_read_back_the_same_through_sqlalchemy(engine: Engine) -> None:
+    """Types go through the columns' own processors: an aware datetime, a bool and bytes survive the round trip."""
+    statements = DriverStatements(engine.dialect)
+    with engine.connect() as connection:
+        driver = driver_of(connection)
+        row = {"id": "a", "count": 1, "seen_at": AT, "hidden": True, "blob": b"\x00\x01"}
+        statements.run(driver, INSERT, row)
+        on_driver = statements.run(driver, BY_ID, {"id": "a"}).one()
+        through_sqlalchemy = connection.execute(BY_ID, {"id": "a"}).one()
+    assert tuple(on_driver) == tuple(through_sqlalchemy) == ("a", 1, AT, True, b"\x00\x01")
+    assert on_driver.seen_at == AT and on_driver.seen_at.tzinfo is not None
+    assert on_driver.hidden is True
+
+
+def test_update_returning_and_missing_rows(engine: Engine) -> None:
+    """RETURNING gives the new value; a row that is not there gives None, not an error."""
+    statements = DriverStatements(engine.dialect)
+    with engine.connect() as connection:
+        driver = driver_of(connection)
+        statements.run(driver, INSERT, {"id": "a", "count": 1, "seen_at": None, "hidden": False, "blob": b""})
+        assert statements.run(driver, BUMP, {"thing": "a"}).scalar_one() == 2
+        assert statements.run(driver, BUMP, {"thing": "a"}).scalar_one() == 3
+        assert statements.run(driver, BUMP, {"thing": "nobody"}).scalar_one_or_none() is None
+        assert statements.run(driver, BY_ID, {"id": "a"}).one().seen_at is None
+
+
+def test_driver_errors_are_sqlalchemy_errors(engine: Engine) -> None:
+    """A duplicate key raises SQLAlchemy's IntegrityError, so callers and error handlers see one kind of error."""
+    statements = DriverStatements(engine.dialect)
+    row = {"id": "a", "count": 1, "seen_at": None, "hidden": False, "blob": b""}
+    with engine.connect() as connection:
+        driver = driver_of(connection)
+        statements.run(driver, INSERT, row)
+        with pytest.raises(IntegrityError):
+            statements.run(driver, INSERT, row)
+
+
+def test_a_required_value_left_out_is_refused(engine: Engine) -> None:
+    """A missing parameter fails loudly instead of writing NULL."""
+    statements = DriverStatements(engine.dialect)
+    with engine.connect() as connection, pytest.raises(KeyError):
+        statements.run(driver_of(connection), BY_ID, {})
