@@ -17,10 +17,10 @@ from omnicart_server.config import Settings, load_settings
 from omnicart_server.context import ServerContext
 from omnicart_server.customers.routes import ROUTES as CUSTOMER_ROUTES
 from omnicart_server.demo.routes import ROUTES as DEMO_ROUTES
-from omnicart_server.deps import DEPENDENCIES
+from omnicart_server.deps import dependencies
 from omnicart_server.events.routes import ROUTES as EVENT_ROUTES
 from omnicart_server.handoff.routes import ROUTES as HANDOFF_ROUTES
-from omnicart_server.metrics import PROMETHEUS, MetricsController
+from omnicart_server.metrics import MetricsController, RequestMetrics
 from omnicart_server.observability import health, ready
 from omnicart_server.problems import problem_details_plugin
 from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
@@ -61,9 +61,9 @@ def create_app(settings: Settings) -> Litestar:
             *WEBHOOK_ROUTES,
             *DEMO_ROUTES,
         ],
-        dependencies=DEPENDENCIES,
+        dependencies=dependencies(ctx),
         plugins=[problem_details_plugin()],
-        middleware=[PROMETHEUS.middleware],
+        middleware=[RequestMetrics()],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         request_class=StrictBodyRequest,

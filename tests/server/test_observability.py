@@ -95,6 +95,34 @@ def test_metrics_count_requests(server: ServerProcess, device: Device) -> None:
     assert grown(before, metric_samples(server), r"request"), "no request counter rose"
 
 
+def request_counts(server: ServerProcess) -> dict[tuple[str, str, str], float]:
+    """omnicart_requests_total by (method, route template, status)."""
+    response = httpx.get(f"{server.url}/metrics")
+    return {
+        (sample.labels["method"], sample.labels["path"], sample.labels["status_code"]): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "omnicart_requests_total"
+    }
+
+
+def test_metrics_count_requests_by_route_and_status(server: ServerProcess, device: Device) -> None:
+    """Requests are counted under their route's template (not the raw path) and their answer's status."""
+    before = request_counts(server)
+    device.apply(add_item(SKUS[0]))
+    device.apply(add_item(SKUS[0]))
+    missing = httpx.get(f"{server.url}/v1/catalog/NO-SUCH-SKU")
+    assert missing.status_code == 404, describe(missing)
+    after = request_counts(server)
+
+    def rise(key: tuple[str, str, str]) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert rise(("POST", "/v1/cart/ops", "200")) == 2, after
+    assert rise(("GET", "/v1/catalog/{sku}", "404")) == 1, after
+    assert not any("/metrics" in path for _, path, _ in after), "scrapes of /metrics are not counted"
+
+
 def test_metrics_time_requests(server: ServerProcess, device: Device) -> None:
     """Request latency is exported as a histogram or summary."""
     device.cart()
