@@ -14,11 +14,6 @@ from omnicart_server.sessions.service import Device
 BEARER = "bearer "
 
 
-def provide_ctx(state: State) -> ServerContext:
-    ctx: ServerContext = state.ctx
-    return ctx
-
-
 def _bearer(request: Request[object, object, State]) -> str:
     header = request.headers.get("authorization", "")
     if header[: len(BEARER)].lower() != BEARER or not header[len(BEARER) :].strip():
@@ -44,11 +39,13 @@ async def provide_caller(request: Request[object, object, State], ctx: ServerCon
     return await ctx.sessions.authenticate(_bearer(request))
 
 
-DEPENDENCIES = {
-    "ctx": Provide(provide_ctx, sync_to_thread=False),
-    "caller": Provide(provide_caller),
-    "backend": Provide(provide_backend),
-}
+def dependencies(ctx: ServerContext) -> dict[str, Provide]:
+    """The app's dependencies; the context is a constant, not read from app state per request (that copied it)."""
+    return {
+        "ctx": Provide(lambda: ctx, sync_to_thread=False, use_cache=True),
+        "caller": Provide(provide_caller),
+        "backend": Provide(provide_backend),
+    }
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"session": []}]
 """OpenAPI security requirement of routes that need a device session."""
 API_KEY_SECURITY: list[dict[str, list[str]]] = [{"api_key": []}]

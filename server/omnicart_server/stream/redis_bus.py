@@ -165,7 +165,7 @@ class RedisFanOut(FanOut):
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 8
 
     async def _follow(self, pubsub: aioredis.client.PubSub, subscribed: set[str]) -> None:
         added, gone = self._wanted - subscribed, subscribed - self._wanted
