@@ -1,11 +1,13 @@
-"""Token signing: kinds do not mix, rotation keeps old tokens until their key is retired."""
+"""Token signing: kinds do not mix, rotation keeps old tokens until their key is retired, expiry holds."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from omnicart_server.auth.tokens import TokenKind, TokenSigner
-from omnicart_server.errors import TokenInvalid
+from omnicart_server.errors import TokenExpired, TokenInvalid
 
 TTL = {TokenKind.SESSION: 60, TokenKind.CUSTOMER: 60}
 
@@ -34,3 +36,25 @@ def test_rotation_accepts_older_key_until_retired() -> None:
     assert TokenSigner(("k2",), TTL).verify(TokenKind.SESSION, new_token) == "ses_2"
     with pytest.raises(TokenInvalid):
         TokenSigner(("k2",), TTL).verify(TokenKind.SESSION, old_token)
+
+
+def test_a_token_verified_before_still_expires() -> None:
+    """Remembering a valid token does not stretch its life: once its TTL has passed it is refused as expired."""
+    signer = TokenSigner(("k1",), {TokenKind.SESSION: 1, TokenKind.CUSTOMER: 1})
+    token, _ = signer.issue(TokenKind.SESSION, "ses_1")
+    assert signer.verify(TokenKind.SESSION, token) == "ses_1"
+    assert signer.verify(TokenKind.SESSION, token) == "ses_1"
+    time.sleep(2.1)  # itsdangerous counts whole seconds: past 1 s of age for certain
+    with pytest.raises(TokenExpired):
+        signer.verify(TokenKind.SESSION, token)
+
+
+def test_a_remembered_token_does_not_vouch_for_another_kind_or_an_altered_copy() -> None:
+    """The memory is per kind and per exact token."""
+    signer = TokenSigner(("k1",), TTL)
+    token, _ = signer.issue(TokenKind.SESSION, "ses_1")
+    signer.verify(TokenKind.SESSION, token)
+    with pytest.raises(TokenInvalid):
+        signer.verify(TokenKind.CUSTOMER, token)
+    with pytest.raises(TokenInvalid):
+        signer.verify(TokenKind.SESSION, token[:-2] + ("AA" if not token.endswith("AA") else "BB"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -29,7 +30,14 @@ def key_id(secret: str) -> str:
 
 
 class TokenSigner:
-    """Issues and verifies tokens; `keys` are newest first, as in OMNICART_SECRET_KEYS."""
+    """Issues and verifies tokens; `keys` are newest first, as in OMNICART_SECRET_KEYS.
+
+    A token found valid is remembered with the moment it expires: a device sends the same token on every request,
+    and checking its signature again (itsdangerous builds a signer per key per call) cost ~8 % of a cart write. The
+    keys are fixed for the life of the process, so the same token stays valid until it expires.
+    """
+
+    MAX_REMEMBERED = 50_000
 
     def __init__(self, keys: tuple[str, ...], ttl_seconds: dict[TokenKind, int]) -> None:
         if not keys:
@@ -44,6 +52,8 @@ class TokenSigner:
             )
             for kind in TokenKind
         }
+        self._valid: dict[tuple[TokenKind, str], tuple[str, float]] = {}
+        """(kind, token) -> (subject, expiry on time.time()), for tokens that passed verification."""
 
     def issue(self, kind: TokenKind, subject: str) -> tuple[str, datetime]:
         """A token naming `subject` and the key id, with the moment it expires."""
@@ -59,8 +69,11 @@ class TokenSigner:
 
     def verify(self, kind: TokenKind, token: str) -> str:
         """The subject of a valid token of this kind."""
+        known = self._valid.get((kind, token))
+        if known is not None and time.time() < known[1]:
+            return known[0]
         try:
-            payload = self._serializers[kind].loads(token, max_age=self._ttl[kind])
+            payload, signed_at = self._serializers[kind].loads(token, max_age=self._ttl[kind], return_timestamp=True)
         except SignatureExpired as exc:
             raise TokenExpired(f"This {kind} token has expired; open a new session.") from exc
         except BadData as exc:
@@ -70,4 +83,7 @@ class TokenSigner:
         subject = payload.get("sub") if isinstance(payload, dict) else None
         if not isinstance(subject, str):
             raise TokenInvalid(f"This is not a valid {kind} token.")
+        if len(self._valid) >= self.MAX_REMEMBERED:
+            self._valid.clear()
+        self._valid[(kind, token)] = (subject, signed_at.timestamp() + self._ttl[kind])
         return subject
