@@ -36,8 +36,7 @@ def create_app(settings: Settings) -> Litestar:
     ctx = ServerContext.build(settings)
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.ctx = ctx
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await ctx.start()
         try:
             yield

@@ -46,6 +46,8 @@ def dependencies(ctx: ServerContext) -> dict[str, Provide]:
         "caller": Provide(provide_caller),
         "backend": Provide(provide_backend),
     }
+
+
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"session": []}]
 """OpenAPI security requirement of routes that need a device session."""
 API_KEY_SECURITY: list[dict[str, list[str]]] = [{"api_key": []}]
