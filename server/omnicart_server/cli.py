@@ -25,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--catalog", help="catalog JSON file (default: the bundled demo catalog)")
     serve.add_argument("--workers", type=int, help="server processes (default 1)")
     serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=False,
+        help="no log line per HTTP request (the request metrics still count them)",
+    )
+    serve.add_argument(
         "--dev", action="store_const", const=True, help="development mode: well-known signing key, never in production"
     )
 
@@ -100,6 +107,7 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=10,

@@ -93,6 +93,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     ws_ping_interval_seconds: float = 20.0
     """WebSocket pings find dead peers; one unanswered for as long again closes the socket."""
     log_level: str = "info"
+    access_log: bool = True
+    """One log line per HTTP request; at thousands of requests/s it costs a tenth of the CPU, and the request
+    metrics (/metrics) count the same requests, so busy deployments may turn it off."""
 
     @property
     def base_url(self) -> str:

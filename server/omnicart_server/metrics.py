@@ -7,6 +7,7 @@ the plugin's middleware built a Request, label dicts and five labelled children 
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,7 +46,8 @@ class RequestMetrics(ASGIMiddleware):
     """Counts and times every HTTP request by method, route template and status."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/metrics$",)
+    exclude_opt_key = "skip_request_metrics"
+    """Routes whose `opt` sets this are not counted (read off the route; a path pattern ran a regex per request)."""
 
     def __init__(self) -> None:
         self._in_progress: dict[tuple[str, str], Any] = {}
@@ -89,6 +91,7 @@ class RequestMetrics(ASGIMiddleware):
 
 class MetricsController(PrometheusController):
     path = "/metrics"
+    opt = {RequestMetrics.exclude_opt_key: True}
 
 
 def watch_fanout(fanout: FanOut) -> None:
@@ -99,4 +102,10 @@ def watch_fanout(fanout: FanOut) -> None:
 
 def count_committed_events(committed: list[CommittedEvent]) -> None:
     for item in committed:
-        EVENTS_WRITTEN.labels(kind=item.event.kind).inc()
+        _events_of_kind(item.event.kind).inc()
+
+
+@functools.cache
+def _events_of_kind(kind: str) -> Counter:
+    """The labelled child of one event kind (a handful exist): `labels()` per event cost ~3 µs of a cart write."""
+    return EVENTS_WRITTEN.labels(kind=kind)

@@ -95,6 +95,18 @@ def test_metrics_count_requests(server: ServerProcess, device: Device) -> None:
     assert grown(before, metric_samples(server), r"request"), "no request counter rose"
 
 
+@pytest.mark.parametrize(("args", "logged"), [((), True), (("--no-access-log",), False)])
+def test_access_log_can_be_turned_off(start_server: StartServer, args: tuple[str, ...], logged: bool) -> None:
+    """One log line per request by default; --no-access-log drops it while /metrics still counts the request."""
+    server = start_server(args=args)
+    marker = "/v1/catalog/NO-SUCH-SKU-" + "x" * 8
+    assert httpx.get(server.url + marker).status_code == 404
+    counted = request_counts(server).get(("GET", "/v1/catalog/{sku}", "404"), 0)
+    assert counted >= 1, request_counts(server)
+    server.stop()
+    assert (marker in server.log_text()) is logged, server.log_tail()
+
+
 def request_counts(server: ServerProcess) -> dict[tuple[str, str, str], float]:
     """omnicart_requests_total by (method, route template, status)."""
     response = httpx.get(f"{server.url}/metrics")

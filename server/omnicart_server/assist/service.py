@@ -7,7 +7,6 @@ and on the stream; its refresh fails once consent is gone. Agent writes carry th
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -63,7 +62,7 @@ class AssistService:
         ttl = timedelta(seconds=self._settings.assist_pin_ttl_seconds)
 
         async def work(txn: WriteTxn) -> AssistOffer:
-            me = replace(shopper, customer_id=await txn.hold_customer(shopper.customer_id))
+            me = await shopper.hold(txn)
             pin, pin_hash = await self._unused_pin(txn)
             consent_id = "cns_" + secrets.token_hex(8)
             await txn.conn.execute(
@@ -184,7 +183,7 @@ class AssistService:
             raise Forbidden("Only the shopper can withdraw consent.")
 
         async def work(txn: WriteTxn) -> None:
-            me = replace(shopper, customer_id=await txn.hold_customer(shopper.customer_id))
+            me = await shopper.hold(txn)
             consent = select(assist_consents.c.revoked_at).where(
                 assist_consents.c.id == consent_id, assist_consents.c.customer_id == me.customer_id
             )

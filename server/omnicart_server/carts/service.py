@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +110,7 @@ class CartService:
         )
 
         async def work(txn: WriteTxn) -> tuple[Cart, bool]:
-            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            me = await device.hold(txn)
             if idempotency_key:
                 stored = await idempotency.find_response(txn.conn, me.customer_id, idempotency_key, fingerprint)
                 if stored is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -90,7 +89,7 @@ class HandoffService:
         ttl = timedelta(seconds=self._settings.handoff_ttl_seconds)
 
         async def work(txn: WriteTxn) -> HandoffOffer:
-            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            me = await device.hold(txn)
             handoff_id = "hof_" + secrets.token_hex(8)
             expires_at = txn.now + ttl
             await txn.conn.execute(

@@ -70,6 +70,11 @@ class Device:
         """Shoppers never set prices; an agent may override one, with a reason that goes into the log."""
         return self.is_agent
 
+    async def hold(self, txn: WriteTxn) -> Device:
+        """Lock this device's customer in `txn`: the device as it writes, moved to the customer it was merged into."""
+        customer_id = await txn.hold_customer(self.customer_id)
+        return self if customer_id == self.customer_id else replace(self, customer_id=customer_id)
+
 
 @dataclass(frozen=True)
 class AgentGrant:
@@ -327,7 +332,7 @@ class SessionService:
         """Revoke one of the caller's customer's sessions; revoking twice is not an error."""
 
         async def work(txn: WriteTxn) -> None:
-            held = replace(by, customer_id=await txn.hold_customer(by.customer_id))
+            held = await by.hold(txn)
             await self.revoke_in(txn, held, session_id)
 
         await self._writer.run(work)

@@ -7,7 +7,6 @@ cart edit can never interleave, and two devices pressing "pay" at once serialize
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +62,7 @@ class TransactionService:
         machine.check_start(request.data)
 
         async def work(txn: WriteTxn) -> Transaction:
-            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            me = await device.hold(txn)
             frozen = await _cart_now(txn.conn, me.customer_id) if machine.freezes_cart else None
             transaction_id = "txn_" + secrets.token_hex(8)
             initial = machine.state(machine.initial)
@@ -111,7 +110,7 @@ class TransactionService:
         fingerprint = idempotency.request_fingerprint(route, _encoder.encode(request)) if idempotency_key else ""
 
         async def work(txn: WriteTxn) -> tuple[Transaction, bool]:
-            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            me = await device.hold(txn)
             if idempotency_key:
                 stored = await idempotency.find_response(txn.conn, me.customer_id, idempotency_key, fingerprint)
                 if stored is not None:
@@ -162,7 +161,7 @@ class TransactionService:
         """This device drives from now on; the previous driver hears `transaction.taken_over` on its stream."""
 
         async def work(txn: WriteTxn) -> Transaction:
-            me = replace(device, customer_id=await txn.hold_customer(device.customer_id))
+            me = await device.hold(txn)
             row = await _load(txn.conn, me.customer_id, transaction_id)
             if row.final:
                 raise TransactionFinished(f"The transaction is {row.state}: there is nothing left to drive.")
