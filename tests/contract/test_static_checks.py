@@ -1,4 +1,4 @@
-"""The code stays typed and linted: mypy --strict and ruff over both packages and the examples, as CI would run them."""
+"""The code stays typed, linted and formatted: mypy --strict and ruff over the packages, examples and tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PYTHON_CODE = ("server", "sdk_python", "examples", "tests", "loadtests")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,6 +27,12 @@ def test_examples_are_typed() -> None:
 
 
 def test_ruff_is_clean() -> None:
-    """ruff finds no lint error in the server, the SDK, the examples or the tests."""
-    result = _run("ruff", "check", "--output-format", "concise", "server", "sdk_python", "examples", "tests")
+    """ruff finds no lint error in the server, the SDK, the examples, the tests or the load tests."""
+    result = _run("ruff", "check", "--output-format", "concise", *PYTHON_CODE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_formatted() -> None:
+    """`ruff format` would change nothing: a stranger's diff shows their change, not a reformat of ours."""
+    result = _run("ruff", "format", "--check", *PYTHON_CODE)
     assert result.returncode == 0, result.stdout + result.stderr
