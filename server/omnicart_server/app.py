@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -86,5 +87,11 @@ def create_app(settings: Settings) -> Litestar:
 
 
 def create_app_from_env() -> Litestar:
-    """Factory for uvicorn workers: the CLI exported the settings as OMNICART_* variables."""
-    return create_app(load_settings())
+    """Factory for uvicorn workers: the CLI exported the settings as OMNICART_* variables.
+
+    Also where a server process tunes its garbage collector, as a process-wide setting that tests building apps
+    in-process should not inherit.
+    """
+    settings = load_settings()
+    gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])
+    return create_app(settings)

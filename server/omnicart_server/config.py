@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -93,6 +93,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     ws_ping_interval_seconds: float = 20.0
     """WebSocket pings find dead peers; one unanswered for as long again closes the socket."""
     log_level: str = "info"
+    gc_young_threshold: Annotated[int, msgspec.Meta(ge=0)] = 20_000
+    """Allocations between young-generation collections (CPython's default is 700). With thousands of sockets
+    open, the default promotes every in-flight request's objects and sets off full collections that walk every
+    socket (over a second at 10,000); 20,000 lets them die young (BENCHMARKS.md, issue 8). 0 turns the collector
+    off."""
     access_log: bool = True
     """One log line per HTTP request; at thousands of requests/s it costs a tenth of the CPU, and the request
     metrics (/metrics) count the same requests, so busy deployments may turn it off."""

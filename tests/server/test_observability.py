@@ -107,6 +107,26 @@ def test_access_log_can_be_turned_off(start_server: StartServer, args: tuple[str
     assert (marker in server.log_text()) is logged, server.log_tail()
 
 
+def young_collections(server: ServerProcess) -> float:
+    response = httpx.get(f"{server.url}/metrics")
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "python_gc_collections_total" and sample.labels["generation"] == "0"
+    )
+
+
+@pytest.mark.parametrize(("threshold", "collects"), [("0", False), ("50", True)])
+def test_gc_young_threshold_is_applied(start_server: StartServer, threshold: str, collects: bool) -> None:
+    """OMNICART_GC_YOUNG_THRESHOLD sets the server's young-generation threshold: 0 stops automatic collections."""
+    server = start_server(env={"OMNICART_GC_YOUNG_THRESHOLD": threshold})
+    before = young_collections(server)
+    for _ in range(50):
+        assert httpx.get(f"{server.url}/v1/catalog").status_code == 200
+    assert (young_collections(server) > before) is collects
+
+
 def request_counts(server: ServerProcess) -> dict[tuple[str, str, str], float]:
     """omnicart_requests_total by (method, route template, status)."""
     response = httpx.get(f"{server.url}/metrics")
