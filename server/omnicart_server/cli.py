@@ -110,6 +110,7 @@ def _serve(settings: Settings) -> int:
         access_log=settings.access_log,
         loop="uvloop",
         http="httptools",
+        ws="websockets-sansio",
         timeout_graceful_shutdown=10,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
