@@ -234,7 +234,7 @@ class GroupCommitWriter(Writer):
             for job in group:
                 txn = WriteTxn(inline, row_locks=False, append_hooks=self._append_hooks)
                 try:
-                    async with inline.unit():
+                    with inline.unit():
                         result = await job.work(txn)
                 except Exception as exc:  # this unit alone is rolled back; the group goes on
                     outcomes.append((job, exc, None))
