@@ -99,8 +99,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     socket (over a second at 10,000); 20,000 lets them die young (BENCHMARKS.md, issue 8). 0 turns the collector
     off."""
     access_log: bool = True
-    """One log line per HTTP request; at thousands of requests/s it costs a tenth of the CPU, and the request
-    metrics (/metrics) count the same requests, so busy deployments may turn it off."""
+    """One log line per HTTP request, at log level info. It took ~8 % of a cart write's CPU in a profile (issue 8),
+    and the request metrics (/metrics) count the same requests, so busy deployments may turn it off."""
 
     @property
     def base_url(self) -> str:

@@ -37,6 +37,18 @@ def metric_samples(server: ServerProcess) -> dict[str, float]:
     return totals
 
 
+def samples_named(server: ServerProcess, name: str) -> list[tuple[dict[str, str], float]]:
+    """Each sample of /metrics called `name`: its labels and value."""
+    response = httpx.get(f"{server.url}/metrics")
+    assert response.status_code == 200, describe(response)
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
 def grown(before: dict[str, float], after: dict[str, float], pattern: str) -> dict[str, float]:
     """Counter samples whose name matches `pattern` and whose value rose between the two scrapes."""
     return {
@@ -108,12 +120,8 @@ def test_access_log_can_be_turned_off(start_server: StartServer, args: tuple[str
 
 
 def young_collections(server: ServerProcess) -> float:
-    response = httpx.get(f"{server.url}/metrics")
     return next(
-        sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-        if sample.name == "python_gc_collections_total" and sample.labels["generation"] == "0"
+        value for labels, value in samples_named(server, "python_gc_collections_total") if labels["generation"] == "0"
     )
 
 
@@ -129,12 +137,9 @@ def test_gc_young_threshold_is_applied(start_server: StartServer, threshold: str
 
 def request_counts(server: ServerProcess) -> dict[tuple[str, str, str], float]:
     """omnicart_requests_total by (method, route template, status)."""
-    response = httpx.get(f"{server.url}/metrics")
     return {
-        (sample.labels["method"], sample.labels["path"], sample.labels["status_code"]): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-        if sample.name == "omnicart_requests_total"
+        (labels["method"], labels["path"], labels["status_code"]): value
+        for labels, value in samples_named(server, "omnicart_requests_total")
     }
 
 
