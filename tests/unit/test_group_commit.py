@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 
+from omnicart_server.db.checkpoint import Checkpointer
 from omnicart_server.db.engine import create_sqlite_sync_engine
 from omnicart_server.db.migrate import upgrade_to_head
 from omnicart_server.db.models import customers
@@ -81,3 +84,45 @@ async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(
         await writer.stop()
     with sqlite3.connect(db_file) as check:
         assert [row[0] for row in check.execute("SELECT id FROM customers")] == ["cus_waiting"]
+
+
+def checkpointed_customers(db_file: Path, tmp_path: Path) -> list[str]:
+    """The customers in the database file itself, leaving out what is still only in its write-ahead log."""
+    alone = tmp_path / "alone.db"
+    shutil.copyfile(db_file, alone)  # without writer.db-wal beside it, SQLite reads the main file only
+    with sqlite3.connect(alone) as check:
+        return sorted(row[0] for row in check.execute("SELECT id FROM customers"))
+
+
+async def test_a_checkpoint_pass_copies_committed_writes_into_the_database_file(db_file: Path, tmp_path: Path) -> None:
+    """The writer's own auto-checkpoint is far out, so commits stay in the log until a pass copies them."""
+    url = f"sqlite+aiosqlite:///{db_file}"
+    writer = GroupCommitWriter(create_sqlite_sync_engine(url, writer=True))
+    await writer.start()
+    try:
+        await asyncio.gather(*(writer.run(add_customer(f"cus_{n}")) for n in range(20)))
+        assert checkpointed_customers(db_file, tmp_path) == [], "the writer checkpointed on its own"
+        checkpointer = Checkpointer(create_sqlite_sync_engine(url, writer=False))
+        try:
+            done = checkpointer.run_pass()
+        finally:
+            await checkpointer.stop()
+    finally:
+        await writer.stop()
+    assert done.log_frames > 0 and done.copied_frames == done.log_frames
+    assert checkpointed_customers(db_file, tmp_path) == sorted(f"cus_{n}" for n in range(20))
+
+
+async def test_the_writer_checkpoints_beside_its_commits(db_file: Path, tmp_path: Path) -> None:
+    """A running writer's commits reach the database file while the writer stays open (no close-time checkpoint)."""
+    writer = GroupCommitWriter(create_sqlite_sync_engine(f"sqlite+aiosqlite:///{db_file}", writer=True))
+    await writer.start()
+    try:
+        await writer.run(add_customer("cus_first"))
+        await writer.run(add_customer("cus_second"))
+        deadline = time.monotonic() + 10
+        while checkpointed_customers(db_file, tmp_path) != ["cus_first", "cus_second"]:
+            assert time.monotonic() < deadline, "no checkpoint copied the commits into the database file"
+            await asyncio.sleep(0.05)
+    finally:
+        await writer.stop()

@@ -7,11 +7,16 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from omnicart_server.db.checkpoint import WRITER_AUTOCHECKPOINT_PAGES
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(engine: Engine, *, writer: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
-    """WAL lets readers run beside the writer; synchronous=FULL fsyncs every commit so an ack survives power loss."""
+    """WAL lets readers run beside the writer; synchronous=FULL fsyncs every commit so an ack survives power loss.
+
+    The writer checkpoints only past WRITER_AUTOCHECKPOINT_PAGES: a Checkpointer copies the log beside it.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -23,6 +28,8 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool, busy_timeout_ms: int = SQLI
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if writer:  # the Checkpointer copies the log beside the writer (db/checkpoint.py)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -4,7 +4,8 @@ PostgreSQL: every unit has its own transaction and locks its customer row (`SELE
 for one customer are serialized and writes for different customers run side by side; PostgreSQL groups commits
 itself. SQLite allows one writer at a time, so a single task runs the units, each inside its own SAVEPOINT of a
 shared transaction (a failing unit rolls back alone), commits once for the whole group and only then resolves
-each caller: every acknowledgement follows the fsync that holds its write (DESIGN.md §1, group commit).
+each caller: every acknowledgement follows the fsync that holds its write (DESIGN.md §1, group commit). Its log is
+copied back into the database file beside it, not inside its commits (db/checkpoint.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from omnicart.protocol.events import Event
+from omnicart_server.db.checkpoint import Checkpointer
 from omnicart_server.db.driver import DriverStatements, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection
@@ -186,15 +188,20 @@ class GroupCommitWriter(Writer):
         self._connection: Connection | None = None
         """Kept open between groups; opened off the loop, since opening may wait for another process's lock."""
         self._statements = DriverStatements(engine.dialect)
+        self._checkpointer = Checkpointer(
+            create_sqlite_sync_engine(engine.url.render_as_string(hide_password=False), writer=False)
+        )
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="omnicart-group-commit")
+        await self._checkpointer.start()
 
     async def stop(self) -> None:
         if self._task is not None:
             await self._queue.put(None)
             await self._task
             self._task = None
+        await self._checkpointer.stop()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -242,6 +249,7 @@ class GroupCommitWriter(Writer):
                     outcomes.append((job, None, result))
                     committed.extend(txn.appended)
             await asyncio.to_thread(transaction.commit)  # the fsync: every caller in the group waits for it
+            self._checkpointer.committed()
         except Exception as exc:  # the commit itself failed: nobody in the group is acknowledged
             logger.exception("group commit of %d units failed", len(group))
             self._connection = None
