@@ -7,18 +7,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import and_, bindparam, exists, insert, select, update
 
 from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
 from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
 from omnicart.protocol.events import EventKind
 from omnicart_server.db import idempotency
 from omnicart_server.db.driver import prepared
-from omnicart_server.db.models import CART_IS_ACTIVE, carts, transactions
+from omnicart_server.db.models import CART_IS_ACTIVE, carts, customers, idempotency_keys, transactions
 from omnicart_server.errors import CartLocked, NotFound, VersionConflict, rejection
 
 if TYPE_CHECKING:
-    from sqlalchemy import Select
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,11 +34,17 @@ _encoder = msgspec.json.Encoder()
 _ACTIVE_CART = select(carts).where(carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE)
 _LOCKED_BY_CHECKOUT = exists().where(transactions.c.customer_id == carts.c.customer_id, transactions.c.locks_cart)
 _CART_TO_CHANGE = prepared(
-    select(carts, _LOCKED_BY_CHECKOUT.label("locked")).where(
-        carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE
+    select(customers.c.merged_into, carts, _LOCKED_BY_CHECKOUT.label("locked"), *idempotency.RECORD_COLUMNS)
+    .select_from(
+        customers.outerjoin(carts, and_(carts.c.customer_id == customers.c.id, CART_IS_ACTIVE)).outerjoin(
+            idempotency_keys,
+            and_(idempotency_keys.c.customer_id == customers.c.id, idempotency_keys.c.key == bindparam("key")),
+        )
     )
+    .where(customers.c.id == bindparam("customer_id"))
 )
-"""The active cart, and whether a transaction in a cart-locking state (a checkout completing) holds it."""
+"""Everything a cart write reads, in one statement: whether the customer was merged away, its active cart, whether a
+checkout completing locks that cart, and the answer stored for the request's Idempotency-Key (none for a NULL key)."""
 _WRITE_CART = prepared(update(carts).where(carts.c.id == bindparam("cart_id")))
 
 
@@ -66,11 +71,15 @@ async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Ca
     return _cart_at(row.id, version, row.currency, contents.lines, txn.now)
 
 
-async def active_cart_row(conn: Executor, customer_id: str, query: Select[Any] = _ACTIVE_CART) -> Row[Any]:
-    row = (await conn.execute(query, {"customer_id": customer_id})).one_or_none()
+async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
+    row = (await conn.execute(_ACTIVE_CART, {"customer_id": customer_id})).one_or_none()
     if row is None:
-        raise NotFound("This customer has no active cart.")
+        raise _no_active_cart()
     return row
+
+
+def _no_active_cart() -> NotFound:
+    return NotFound("This customer has no active cart.")
 
 
 async def create_active_cart(txn: WriteTxn, customer_id: str, currency: str) -> None:
@@ -110,12 +119,12 @@ class CartService:
         )
 
         async def work(txn: WriteTxn) -> tuple[Cart, bool]:
-            me = await device.hold(txn)
+            me, row = await _read_to_change(txn, device, idempotency_key)
             if idempotency_key:
-                stored = await idempotency.find_response(txn.conn, me.customer_id, idempotency_key, fingerprint)
+                stored = idempotency.stored_response(row, fingerprint)
                 if stored is not None:
                     return _cart_decoder.decode(stored.body), True
-            cart = await self._apply_locked(txn, me, request)
+            cart = await self._apply_locked(txn, me, row, request)
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(cart))
                 await idempotency.store_response(
@@ -125,8 +134,9 @@ class CartService:
 
         return await self._writer.run(work)
 
-    async def _apply_locked(self, txn: WriteTxn, device: Device, request: CartOpsRequest) -> Cart:
-        row = await active_cart_row(txn.conn, device.customer_id, _CART_TO_CHANGE)
+    async def _apply_locked(self, txn: WriteTxn, device: Device, row: Row[Any], request: CartOpsRequest) -> Cart:
+        if row.id is None:
+            raise _no_active_cart()
         if row.locked:
             raise CartLocked("A checkout is completing: the cart can change again once it completes or is cancelled.")
         if request.expected_version is not None and request.expected_version != row.version:
@@ -155,6 +165,14 @@ class CartService:
             channel=device.channel,
         )
         return cart
+
+
+async def _read_to_change(txn: WriteTxn, device: Device, idempotency_key: str | None) -> tuple[Device, Row[Any]]:
+    """The device as it writes, its customer held, and the _CART_TO_CHANGE row."""
+    customer_id, row = await txn.hold_and_read(device.customer_id, _CART_TO_CHANGE, {"key": idempotency_key})
+    if row is None:  # no such customer: the session outlived it
+        raise _no_active_cart()
+    return device.moved_to(customer_id), row
 
 
 def _cart_at(cart_id: str, version: int, currency: str, lines: list[CartLine], updated_at: datetime) -> Cart:

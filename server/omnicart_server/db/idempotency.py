@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, select
 
@@ -14,11 +14,15 @@ from omnicart_server.db.models import idempotency_keys
 from omnicart_server.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
     from omnicart_server.db.executor import Executor
 
 MAX_KEY_LENGTH = 255
+RECORD_COLUMNS = (idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response)
+"""What `stored_response` reads; a write may join them to its own first read (carts do)."""
 _FIND = prepared(
-    select(idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
+    select(*RECORD_COLUMNS).where(
         idempotency_keys.c.customer_id == bindparam("customer_id"), idempotency_keys.c.key == bindparam("key")
     )
 )
@@ -46,13 +50,18 @@ def request_fingerprint(route: str, canonical_body: bytes) -> str:
 async def find_response(conn: Executor, customer_id: str, key: str, fingerprint: str) -> StoredResponse | None:
     """The stored answer for this key, or None; the same key with another request is refused."""
     row = (await conn.execute(_FIND, {"customer_id": customer_id, "key": key})).one_or_none()
-    if row is None:
+    return None if row is None else stored_response(row, fingerprint)
+
+
+def stored_response(record: Row[Any], fingerprint: str) -> StoredResponse | None:
+    """The answer in a row with the record's columns (None where no record joined), checked against the request."""
+    if record.body_hash is None:
         return None
-    if row.body_hash != fingerprint:
+    if record.body_hash != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used for a different request; use a new key for a new change."
         )
-    return StoredResponse(row.status_code, row.response)
+    return StoredResponse(record.status_code, record.response)
 
 
 async def store_response(

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -31,8 +31,8 @@ from omnicart_server.db.executor import Executor, InlineConnection
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-    from sqlalchemy.engine import Connection, RootTransaction
+    from sqlalchemy import Engine, Select
+    from sqlalchemy.engine import Connection, RootTransaction, Row
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,24 @@ class WriteTxn:
                 return customer_id
             customer_id = merged_into
         raise RuntimeError(f"merge chain too long at {customer_id}")
+
+    async def hold_and_read(
+        self, customer_id: str, read: Select[Any], parameters: Mapping[str, Any]
+    ) -> tuple[str, Row[Any] | None]:
+        """Hold the customer as `hold_customer` does and run `read` for it: the customer to write to, and the row.
+
+        `read` selects `customers.merged_into` for `customers.id = :customer_id`, joined to whatever else the write
+        needs. On SQLite the one writer already holds every customer, so the read is the hold: one statement. On
+        PostgreSQL the row lock comes first, in its own statement: a read joined to a `FOR UPDATE` would see the
+        other tables as they were before it waited for the lock, and the write would build on a stale row.
+        """
+        if self._row_locks:
+            customer_id = await self.hold_customer(customer_id)
+        row = (await self.conn.execute(read, {**parameters, "customer_id": customer_id})).one_or_none()
+        if row is not None and row.merged_into is not None:  # SQLite only: merged since the caller looked
+            customer_id = await self.hold_customer(row.merged_into)
+            row = (await self.conn.execute(read, {**parameters, "customer_id": customer_id})).one_or_none()
+        return customer_id, row
 
     async def append_event(
         self, customer_id: str, kind: str, data: dict[str, Any], *, session_id: str | None, channel: str | None

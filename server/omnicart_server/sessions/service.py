@@ -72,7 +72,10 @@ class Device:
 
     async def hold(self, txn: WriteTxn) -> Device:
         """Lock this device's customer in `txn`: the device as it writes, moved to the customer it was merged into."""
-        customer_id = await txn.hold_customer(self.customer_id)
+        return self.moved_to(await txn.hold_customer(self.customer_id))
+
+    def moved_to(self, customer_id: str) -> Device:
+        """This device as it writes once its customer was found merged into `customer_id` (itself if not)."""
         return self if customer_id == self.customer_id else replace(self, customer_id=customer_id)
 
 
