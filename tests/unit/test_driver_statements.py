@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Boolean, Column, Engine, Integer, LargeBinary, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy import update as update_
 from sqlalchemy.exc import IntegrityError
 
@@ -54,6 +67,30 @@ def test_rows_written_on_the_driver_read_back_the_same_through_sqlalchemy(engine
     assert tuple(on_driver) == tuple(through_sqlalchemy) == ("a", 1, AT, True, b"\x00\x01")
     assert on_driver.seen_at == AT and on_driver.seen_at.tzinfo is not None
     assert on_driver.hidden is True
+
+
+def test_datetimes_are_stored_as_utc_text_that_orders_by_time(engine: Engine) -> None:
+    """Any zone goes in as UTC, in the text form SQLite files have always held, on the driver and through SQLAlchemy.
+
+    The same instant bound again (a write binds its time several times) gives the same text.
+    """
+    statements = DriverStatements(engine.dialect)
+    in_moscow = datetime(2026, 12, 4, 17, 30, 1, 123456, tzinfo=timezone(timedelta(hours=3)))
+    on_the_hour = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+    with engine.connect() as connection:
+        driver = driver_of(connection)
+        for thing, at in (("a", in_moscow), ("b", on_the_hour), ("c", in_moscow)):
+            statements.run(driver, INSERT, {"id": thing, "count": 1, "seen_at": at, "hidden": False, "blob": b""})
+        connection.execute(insert(things), {"id": "d", "count": 1, "seen_at": in_moscow, "hidden": False, "blob": b""})
+        stored = connection.execute(text("SELECT id, seen_at FROM things ORDER BY seen_at, id")).all()
+        read_back = statements.run(driver, BY_ID, {"id": "a"}).one().seen_at
+    assert [tuple(row) for row in stored] == [
+        ("a", "2026-12-04 14:30:01.123456"),
+        ("c", "2026-12-04 14:30:01.123456"),
+        ("d", "2026-12-04 14:30:01.123456"),
+        ("b", "2026-12-04 15:00:00.000000"),
+    ]
+    assert read_back == in_moscow and read_back.tzinfo == UTC
 
 
 def test_update_returning_and_missing_rows(engine: Engine) -> None:
