@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,22 +96,30 @@ def checkpointed_customers(db_file: Path, tmp_path: Path) -> list[str]:
 
 
 async def test_a_checkpoint_pass_copies_committed_writes_into_the_database_file(db_file: Path, tmp_path: Path) -> None:
-    """The writer's own auto-checkpoint is far out, so commits stay in the log until a pass copies them."""
+    """On the writer's connection settings commits stay in the log (its auto-checkpoint is far out) until a pass.
+
+    The commits go through a bare writer connection, not a GroupCommitWriter, whose own Checkpointer would race
+    this one (a pass that finds another under way copies nothing and reports -1).
+    """
     url = f"sqlite+aiosqlite:///{db_file}"
-    writer = GroupCommitWriter(create_sqlite_sync_engine(url, writer=True))
-    await writer.start()
+    writer_engine = create_sqlite_sync_engine(url, writer=True)
     try:
-        await asyncio.gather(*(writer.run(add_customer(f"cus_{n}")) for n in range(20)))
-        assert checkpointed_customers(db_file, tmp_path) == [], "the writer checkpointed on its own"
-        checkpointer = Checkpointer(create_sqlite_sync_engine(url, writer=False))
-        try:
-            done = checkpointer.run_pass()
-        finally:
-            await checkpointer.stop()
+        with writer_engine.connect() as writes:  # open throughout: closing the last connection checkpoints
+            for n in range(20):
+                with writes.begin():
+                    writes.execute(
+                        insert(customers).values(id=f"cus_{n}", created_at=datetime.now(UTC), head_seq=0, epoch="e")
+                    )
+            assert checkpointed_customers(db_file, tmp_path) == [], "the writer's connection checkpointed on its own"
+            checkpointer = Checkpointer(create_sqlite_sync_engine(url, writer=False))
+            try:
+                done = checkpointer.run_pass()
+            finally:
+                await checkpointer.stop()
+            assert done.log_frames > 0 and done.copied_frames == done.log_frames
+            assert checkpointed_customers(db_file, tmp_path) == sorted(f"cus_{n}" for n in range(20))
     finally:
-        await writer.stop()
-    assert done.log_frames > 0 and done.copied_frames == done.log_frames
-    assert checkpointed_customers(db_file, tmp_path) == sorted(f"cus_{n}" for n in range(20))
+        writer_engine.dispose()
 
 
 async def test_the_writer_checkpoints_beside_its_commits(db_file: Path, tmp_path: Path) -> None:
