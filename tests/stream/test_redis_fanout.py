@@ -229,6 +229,27 @@ async def test_presence_spans_processes(
     assert (await phone.sessions())[kiosk.session_id]["online"] is False
 
 
+PRESENCE_LAPSE_TIMEOUT = 60.0
+"""A dead process's entries lapse 20-30 s after its last renewal; the others' poll finds that within 5 s."""
+
+
+async def test_devices_of_a_killed_process_leave_presence_when_their_entries_lapse(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """A process killed with -9 rings nobody; the other processes still see its devices go, once they lapse."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
+    await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
+
+    seen = len(phone_stream.frames)
+    second.kill9()
+    await phone_stream.wait_for_presence({phone.session_id}, PRESENCE_LAPSE_TIMEOUT, after=seen)
+    assert (await phone.sessions())[kiosk.session_id]["online"] is False
+
+
 async def test_devices_resume_on_another_process(
     start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, follow: Follow
 ) -> None:

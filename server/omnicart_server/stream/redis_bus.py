@@ -6,7 +6,9 @@
   sockets drop duplicates and repair gaps from the log, because pub/sub may lose or reorder (DESIGN.md §2).
 - A poller reads the heads of the local customers from the database: every second while Redis is unreachable (so
   devices keep up, later, and nothing is lost), every few seconds otherwise, as a net under at-most-once delivery.
-- Presence lives in a Redis hash per customer, each device with an expiry that its process keeps renewing.
+- Presence lives in a Redis hash per customer, each device with an expiry that its process keeps renewing. The
+  poller re-reads the local customers' hashes too, and re-announces one whose devices changed without a ring heard
+  here: a lost nudge, or the entries of a process that died lapsing.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from omnicart_server.db.models import customers
 from omnicart_server.stream.fanout import FanOut
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Coroutine, Mapping
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -73,6 +75,7 @@ class RedisFanOut(FanOut):
         self._read_engine = read_engine
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         self._wanted: set[str] = set()
+        self._presence_polled: dict[str, list[PresenceSession]] = {}
         self._healthy = False
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
@@ -202,8 +205,11 @@ class RedisFanOut(FanOut):
     async def _poll_heads(self) -> None:
         while True:
             await asyncio.sleep(POLL_HEALTHY_SECONDS if self._healthy else POLL_DEGRADED_SECONDS)
+            local = self.hub.customers()
             try:
-                await self._nudge(self.hub.customers())
+                await self._nudge(local)
+                if self._healthy:
+                    await self._recheck_presence(local)
             except Exception:
                 logger.exception("log poll failed; will try again")
 
@@ -241,18 +247,41 @@ class RedisFanOut(FanOut):
 
     async def online(self, customer_id: str) -> list[PresenceSession]:
         """Present devices across all processes, or this process's view while Redis is unreachable."""
-        local = {session.session_id: session for session in await super().online(customer_id)}
         try:
             stored = await self._redis.hgetall(presence_key(customer_id))
         except (RedisError, OSError):
-            return sorted(local.values(), key=lambda session: session.session_id)
+            return await super().online(customer_id)
+        return self._online_with(customer_id, stored)
+
+    def _online_with(self, customer_id: str, stored: Mapping[bytes | str, bytes | str]) -> list[PresenceSession]:
+        """This process's sessions of the customer, and the unexpired ones of its presence hash."""
+        present = dict(self._present.get(customer_id, {}))
         now = time.time()
         for raw_id, value in stored.items():
-            session_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             session, until = _presence_decoder.decode(value)
             if until > now:
-                local.setdefault(session_id, session)
-        return sorted(local.values(), key=lambda session: session.session_id)
+                present.setdefault(raw_id.decode() if isinstance(raw_id, bytes) else raw_id, session)
+        return sorted(present.values(), key=lambda session: session.session_id)
+
+    async def _recheck_presence(self, customer_ids: list[str]) -> None:
+        """Announce the customers whose devices differ from the last poll's reading (one round trip per 500).
+
+        A change heard through its ring is announced twice, and the sockets send nothing the second time: each
+        compares with what it last sent.
+        """
+        polled: dict[str, list[PresenceSession]] = {}
+        for start in range(0, len(customer_ids), 500):
+            chunk = customer_ids[start : start + 500]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for customer_id in chunk:
+                    pipe.hgetall(presence_key(customer_id))
+                hashes = await pipe.execute()
+            for customer_id, stored in zip(chunk, hashes, strict=True):
+                polled[customer_id] = online = self._online_with(customer_id, stored)
+                before = self._presence_polled.get(customer_id)
+                if before is not None and before != online:
+                    self.hub.presence_changed(customer_id)
+        self._presence_polled = polled
 
     async def _write_presence(self, customer_id: str, session_id: str) -> None:
         session = self._present.get(customer_id, {}).get(session_id)
