@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import pstats
 import sys
 import tempfile
@@ -36,12 +35,9 @@ import msgspec
 from litestar import Litestar
 
 from loadtests.bench_stream import ADD_ITEM, CART_BODIES
-from omnicart_server.app import create_app
+from omnicart_server.app import create_app, tune_collector
 from omnicart_server.config import Settings
 from omnicart_server.db.migrate import upgrade_to_head
-
-GC_YOUNG_THRESHOLD = Settings().gc_young_threshold
-"""What `omnicart serve` sets in its processes (create_app_from_env): the collector costs here what it costs there."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +160,8 @@ async def measure(options: Options) -> Figures:
     async with app.lifespan():
         client = InProcessClient(app)
         tokens = await open_sessions(client, options.customers)
-        profiler = cProfile.Profile() if options.profile else None
-        profiling: AbstractContextManager[Any] = profiler if profiler else nullcontext()
+        profiler = cProfile.Profile()
+        profiling: AbstractContextManager[Any] = profiler if options.profile else nullcontext()
         started, thread_cpu, process_cpu = time.perf_counter(), time.thread_time(), time.process_time()
         with profiling:
             statuses = await write_all(client, tokens, range(options.writes), concurrency=options.concurrency)
@@ -177,7 +173,7 @@ async def measure(options: Options) -> Figures:
             statuses=statuses,
             calls=None,
         )
-    if profiler is None or options.profile is None:
+    if options.profile is None:
         return figures
     profiler.dump_stats(options.profile)
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # (callers' counts, calls, ...) by function
@@ -204,7 +200,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    tune_collector(Settings())  # the collector costs here what it costs in `omnicart serve`
     figures = asyncio.run(measure(options))
     print(figures.report())
     return 0 if set(figures.statuses) == {200} else 1

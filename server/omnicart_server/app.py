@@ -93,5 +93,10 @@ def create_app_from_env() -> Litestar:
     in-process should not inherit.
     """
     settings = load_settings()
-    gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])
+    tune_collector(settings)
     return create_app(settings)
+
+
+def tune_collector(settings: Settings) -> None:
+    """Set the young generation's threshold as a server process runs with (Settings.gc_young_threshold says why)."""
+    gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])

@@ -30,7 +30,7 @@ from omnicart_server.db.models import customers
 from omnicart_server.stream.fanout import FanOut
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Coroutine, Iterator, Mapping
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,6 +44,8 @@ POLL_HEALTHY_SECONDS = 5.0
 PRESENCE_TTL_SECONDS = 30.0
 PRESENCE_RENEW_SECONDS = 10.0
 RECONNECT_MAX_SECONDS = 5.0
+POLL_CHUNK = 500
+"""Customers per round trip of a poll (log heads, presence hashes)."""
 OUTBOX_LIMIT = 100_000
 """Doorbells waiting for Redis; past it they are dropped and the poller delivers instead."""
 
@@ -64,6 +66,11 @@ def channel_of(customer_id: str) -> str:
 
 def presence_key(customer_id: str) -> str:
     return f"oc:presence:{{{customer_id}}}"
+
+
+def _in_chunks(customer_ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(customer_ids), POLL_CHUNK):
+        yield customer_ids[start : start + POLL_CHUNK]
 
 
 class RedisFanOut(FanOut):
@@ -218,8 +225,7 @@ class RedisFanOut(FanOut):
 
     async def _nudge(self, customer_ids: list[str]) -> None:
         """Tell each local socket of these customers the log's head; each fetches what it lacks."""
-        for start in range(0, len(customer_ids), 500):
-            chunk = customer_ids[start : start + 500]
+        for chunk in _in_chunks(customer_ids):
             async with self._read_engine.connect() as conn:
                 rows = (
                     await conn.execute(select(customers.c.id, customers.c.head_seq).where(customers.c.id.in_(chunk)))
@@ -264,14 +270,13 @@ class RedisFanOut(FanOut):
         return sorted(present.values(), key=lambda session: session.session_id)
 
     async def _recheck_presence(self, customer_ids: list[str]) -> None:
-        """Announce the customers whose devices differ from the last poll's reading (one round trip per 500).
+        """Announce the customers whose devices differ from the last poll's reading (one round trip per POLL_CHUNK).
 
         A change heard through its ring is announced twice, and the sockets send nothing the second time: each
         compares with what it last sent.
         """
         polled: dict[str, list[PresenceSession]] = {}
-        for start in range(0, len(customer_ids), 500):
-            chunk = customer_ids[start : start + 500]
+        for chunk in _in_chunks(customer_ids):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for customer_id in chunk:
                     pipe.hgetall(presence_key(customer_id))
