@@ -33,8 +33,15 @@ _encoder = msgspec.json.Encoder()
 # Built once, so each write reuses their cache keys and compiled SQL (see omnicart_server.db.writer).
 _ACTIVE_CART = select(carts).where(carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE)
 _LOCKED_BY_CHECKOUT = exists().where(transactions.c.customer_id == carts.c.customer_id, transactions.c.locks_cart)
+_CART_COLUMNS_TO_CHANGE = (carts.c.id, carts.c.version, carts.c.currency, carts.c.lines, carts.c.next_line_no)
+"""The cart's columns a write builds on; not its times, which it replaces (reading each cost a datetime parse)."""
 _CART_TO_CHANGE = prepared(
-    select(customers.c.merged_into, carts, _LOCKED_BY_CHECKOUT.label("locked"), *idempotency.RECORD_COLUMNS)
+    select(
+        customers.c.merged_into,
+        *_CART_COLUMNS_TO_CHANGE,
+        _LOCKED_BY_CHECKOUT.label("locked"),
+        *idempotency.RECORD_COLUMNS,
+    )
     .select_from(
         customers.outerjoin(carts, and_(carts.c.customer_id == customers.c.id, CART_IS_ACTIVE)).outerjoin(
             idempotency_keys,
