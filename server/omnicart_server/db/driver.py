@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ClauseElement
 
 S = TypeVar("S", bound="Executable")
-Processor = Callable[[Any], Any] | None
 
 
 _PREPARED: dict[int, Executable] = {}
@@ -114,37 +113,49 @@ class _Compiled:
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
             raise ValueError("a prepared statement cannot rely on Python-side column defaults: pass every value")
         self.sql = compiled.string
-        self.binds: list[tuple[str, bool, Any, Processor]] = []
-        for name in compiled.positiontup:
+        names: list[str] = []
+        self._defaults: dict[str, Any] = {}
+        self._bind_processors: list[tuple[int, Callable[[Any], Any]]] = []
+        for position, name in enumerate(compiled.positiontup):
             bind = compiled.binds[name]
             if bind.expanding or bind.callable is not None:
                 raise ValueError(f"a prepared statement cannot take the expanding or computed parameter {name!r}")
+            if name not in keys and not bind.required:
+                self._defaults[name] = bind.value
+            names.append(name)
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            self.binds.append((name, bind.required, bind.value, processor))
+            if processor is not None:
+                self._bind_processors.append((position, processor))
+        self._names = tuple(names)
         columns = list(statement.exported_columns) if hasattr(statement, "exported_columns") else []
         self.row_type: Any = namedtuple("Row", [column.key for column in columns]) if columns else None
-        self.readers: list[Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ]
-        self.plain_rows = all(reader is None for reader in self.readers)
+        self._readers: list[tuple[int, Callable[[Any], Any]]] = []
+        for position, column in enumerate(columns):
+            reader = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if reader is not None:
+                self._readers.append((position, reader))
 
     def parameters(self, given: Mapping[str, Any]) -> list[Any]:
-        values = []
-        for name, required, default, processor in self.binds:
-            value = given[name] if required or name in given else default
-            values.append(value if processor is None else processor(value))
+        """The positional values, each through its type's processor (the loops run over the few that have one)."""
+        if self._defaults:
+            given = {**self._defaults, **given}
+        values = [given[name] for name in self._names]
+        for position, processor in self._bind_processors:
+            values[position] = processor(values[position])
         return values
 
     def read(self, raw: list[tuple[Any, ...]]) -> list[Any]:
         row_type = self.row_type
         assert row_type is not None
-        if self.plain_rows:
+        if not self._readers:
             return [row_type._make(row) for row in raw]
-        readers = self.readers
-        return [
-            row_type._make(value if read is None else read(value) for read, value in zip(readers, row, strict=True))
-            for row in raw
-        ]
+        rows = []
+        for row in raw:
+            values = list(row)
+            for position, read in self._readers:
+                values[position] = read(values[position])
+            rows.append(row_type._make(values))
+        return rows
 
 
 class DriverStatements:

@@ -9,13 +9,15 @@ fsync) leave the loop. Statements marked `prepared` skip SQLAlchemy's execution 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnicart_server.db.driver import DriverStatements, Rows, is_prepared
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from sqlalchemy.engine import Connection
     from sqlalchemy.sql.base import Executable
 
@@ -57,20 +59,30 @@ class InlineConnection:
     def begin_nested(self) -> AbstractAsyncContextManager[None]:
         return self._savepoint()
 
-    @contextmanager
-    def unit(self) -> Iterator[None]:
+    def unit(self) -> _Unit:
         """One unit of a group commit, in a SAVEPOINT of its own: a unit that fails is rolled back alone.
 
         The SAVEPOINT goes straight to the driver: SQLAlchemy's bookkeeping for it cost a tenth of each write, and
         nothing else in the group needs to know of it. A plain context manager: its statements are sync, and the
         unit's awaits run inside `with` just as well.
         """
-        driver = self._driver
-        driver.execute("SAVEPOINT unit")
-        try:
-            yield
-        except BaseException:
-            driver.execute("ROLLBACK TO unit")
-            driver.execute("RELEASE unit")
-            raise
-        driver.execute("RELEASE unit")
+        return _Unit(self._driver)
+
+
+class _Unit:
+    """The SAVEPOINT of `InlineConnection.unit` (a class: a generator-based context manager cost twice as much)."""
+
+    __slots__ = ("_driver",)
+
+    def __init__(self, driver: sqlite3.Connection) -> None:
+        self._driver = driver
+
+    def __enter__(self) -> None:
+        self._driver.execute("SAVEPOINT unit")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self._driver.execute("ROLLBACK TO unit")
+        self._driver.execute("RELEASE unit")

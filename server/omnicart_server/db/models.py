@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -23,7 +22,6 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -48,9 +46,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        """On SQLite, the text that `process_bind_param` and SQLite's DATETIME make together, remembered.
+        """On SQLite, the text that `process_bind_param` and SQLite's DATETIME make together, in one step.
 
-        A write binds its transaction's time three or four times, and the two processors cost ~3 us per bind.
+        Their format (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) is what `isoformat` writes with microseconds: ~0.5 us per
+        bind where the two processors took ~3 us, and a write binds its time three or four times.
         """
         if dialect.name == "sqlite":
             return _sqlite_text
@@ -62,19 +61,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_SQLITE_DIALECT = sqlite.dialect()
-_SQLITE_DATETIME_TEXT = cast(
-    "Callable[[datetime], str]", UTCDateTime.impl.dialect_impl(_SQLITE_DIALECT).bind_processor(_SQLITE_DIALECT)
-)
-
-
 def _sqlite_text(value: datetime | None) -> str | None:
-    return None if value is None else _sqlite_text_of(value)
-
-
-@lru_cache(maxsize=64)
-def _sqlite_text_of(value: datetime) -> str:
-    return _SQLITE_DATETIME_TEXT(value.astimezone(UTC).replace(tzinfo=None))
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class Base(DeclarativeBase):
