@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     port: int = 8000
     db_url: str = "sqlite+aiosqlite:///omnicart.db"
     redis_url: str | None = None
+    redis_pool_size: Annotated[int, msgspec.Meta(ge=2)] = 32
+    """Redis connections per process for each client (fan-out, rate limits); the live-stream subscription holds
+    one. Work beyond them waits for a free one instead of failing."""
     db_pool_size: int = 10
     """PostgreSQL connections per process (and as many again in overflow): keep workers x 2 x this under the
     server's max_connections."""

@@ -25,6 +25,7 @@ from omnicart_server.handoff.service import HandoffService
 from omnicart_server.jobs.runner import JobRunner
 from omnicart_server.metrics import count_committed_events, watch_fanout
 from omnicart_server.ratelimit import RateLimiter
+from omnicart_server.redis_client import redis_client
 from omnicart_server.sessions.service import SessionService
 from omnicart_server.stream.fanout import FanOut
 from omnicart_server.stream.hub import Hub
@@ -76,7 +77,12 @@ class ServerContext:
         writer = create_writer(write_engine, settings.db_url)
         hub = Hub(settings.max_sockets_per_customer)
         fanout: FanOut = (
-            RedisFanOut(hub, settings.presence_grace_seconds, settings.redis_url, read_engine)
+            RedisFanOut(
+                hub,
+                settings.presence_grace_seconds,
+                redis_client(settings.redis_url, settings.redis_pool_size, socket_timeout=5),
+                read_engine,
+            )
             if settings.redis_url
             else FanOut(hub, settings.presence_grace_seconds)
         )
@@ -86,7 +92,9 @@ class ServerContext:
         watch_fanout(fanout)
         writer.on_commit(count_committed_events)
         writer.on_commit(fanout.publish)
-        limiter = RateLimiter(settings.redis_url)
+        limiter = RateLimiter(
+            redis_client(settings.redis_url, settings.redis_pool_size, socket_timeout=2) if settings.redis_url else None
+        )
         point_reader = create_point_reader(settings.db_url, read_engine)
         sessions = SessionService(
             writer,

@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 class RateLimiter:
     """Counts attempts per key and window; refuses with 429 past the limit."""
 
-    def __init__(self, redis_url: str | None) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=2) if redis_url else None
+    def __init__(self, redis: aioredis.Redis | None) -> None:
+        self._redis = redis
         self._local: dict[str, tuple[int, int]] = {}
 
     async def hit(self, key: str, limit: int, window_seconds: int, what: str) -> None:

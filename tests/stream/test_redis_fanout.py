@@ -167,6 +167,44 @@ async def test_reachable_redis_is_never_reported_degraded(
     assert not degraded, f"{len(degraded)} degraded reports, e.g. {degraded[:2]}"
 
 
+BURST_DEVICES = 40
+PRESENCE_WRITE_TIMEOUT = 5.0
+"""Well before a device's presence entry would be written again (every 10 s), so a lost write fails the test."""
+
+
+async def test_a_burst_of_devices_beyond_the_redis_pool_waits_for_it_instead_of_degrading(
+    private_redis: PrivateRedis,
+    start_fanout_server: StartFanoutServer,
+    stream_device: OpenStreamDevice,
+    connect_stream: ConnectStream,
+) -> None:
+    """More devices connect at once than the process has Redis connections: each presence write waits for one.
+
+    redis-py's default pool raised "Too many connections" instead, and the fan-out reported itself degraded.
+    """
+    server = start_fanout_server(env={"OMNICART_REDIS_POOL_SIZE": "2"})
+    await _wait_fanout(server, healthy=True)
+    devices = [await stream_device(server, device=f"till-{n}") for n in range(BURST_DEVICES)]
+    streams = await asyncio.gather(*(connect_stream(server, device.session_token) for device in devices))
+    await asyncio.gather(*(stream.wait_for_welcome() for stream in streams))
+
+    client = aioredis.Redis.from_url(private_redis.url)
+    try:
+
+        async def all_present() -> bool:
+            for device in devices:
+                entries = await client.hkeys(f"oc:presence:{{{device.customer_id}}}")
+                if device.session_id.encode() not in entries:
+                    return False
+            return True
+
+        await wait_until(all_present, PRESENCE_WRITE_TIMEOUT, interval=0.1, message="every device's presence in Redis")
+    finally:
+        await client.aclose()
+    degraded = [line for line in server.log_text().splitlines() if "degraded" in line]
+    assert not degraded, f"{len(degraded)} degraded reports, e.g. {degraded[:2]}"
+
+
 async def test_committed_events_ring_the_customers_redis_channel(
     private_redis: PrivateRedis, start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice
 ) -> None:

@@ -76,18 +76,31 @@ def _in_chunks(customer_ids: list[str]) -> Iterator[list[str]]:
 class RedisFanOut(FanOut):
     """FanOut whose events and presence also reach the sockets of other processes."""
 
-    def __init__(self, hub: Hub, presence_grace_seconds: float, redis_url: str, read_engine: AsyncEngine) -> None:
+    def __init__(
+        self, hub: Hub, presence_grace_seconds: float, redis: aioredis.Redis, read_engine: AsyncEngine
+    ) -> None:
         super().__init__(hub, presence_grace_seconds)
-        self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self._redis = redis
         self._read_engine = read_engine
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         self._wanted: set[str] = set()
+        self._changed: set[str] = set()
+        """Customers wanted or let go since the subscription last followed them (diffing all of `_wanted` for
+        every message took a fifth of the process at 10,000 devices)."""
         self._presence_polled: dict[str, list[PresenceSession]] = {}
         self._healthy = False
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
-        hub.on_first.append(self._wanted.add)
-        hub.on_last.append(self._wanted.discard)
+        hub.on_first.append(self._want)
+        hub.on_last.append(self._let_go)
+
+    def _want(self, customer_id: str) -> None:
+        self._wanted.add(customer_id)
+        self._changed.add(customer_id)
+
+    def _let_go(self, customer_id: str) -> None:
+        self._wanted.discard(customer_id)
+        self._changed.add(customer_id)
 
     @property
     def state(self) -> str:
@@ -178,7 +191,12 @@ class RedisFanOut(FanOut):
                     await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 8
 
     async def _follow(self, pubsub: aioredis.client.PubSub, subscribed: set[str]) -> None:
-        added, gone = self._wanted - subscribed, subscribed - self._wanted
+        if subscribed:
+            changed, self._changed = self._changed, set()
+            added, gone = (changed & self._wanted) - subscribed, (changed - self._wanted) & subscribed
+        else:  # a new subscription connection (or none followed yet): everyone wanted
+            self._changed = set()
+            added, gone = set(self._wanted), set()
         if added:
             await pubsub.ssubscribe(*(channel_of(customer_id) for customer_id in added))
             subscribed |= added
