@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -38,14 +38,17 @@ if TYPE_CHECKING:
     from omnicart_server.stream.hub import Hub, Subscriber
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POLL_DEGRADED_SECONDS = 1.0
 POLL_HEALTHY_SECONDS = 5.0
 PRESENCE_TTL_SECONDS = 30.0
 PRESENCE_RENEW_SECONDS = 10.0
 RECONNECT_MAX_SECONDS = 5.0
-POLL_CHUNK = 500
-"""Customers per round trip of a poll (log heads, presence hashes)."""
+POLL_CHUNK = 100
+"""Customers (or devices) per round trip of a poll or a presence renewal. The loop handles a round trip's answers
+without a pause, so this bounds how long it keeps the live stream waiting: with 500, renewing 10,000 devices held
+writes' fan-out up to ~250 ms (p99, BENCHMARKS.md)."""
 OUTBOX_LIMIT = 100_000
 """Doorbells waiting for Redis; past it they are dropped and the poller delivers instead."""
 
@@ -68,9 +71,9 @@ def presence_key(customer_id: str) -> str:
     return f"oc:presence:{{{customer_id}}}"
 
 
-def _in_chunks(customer_ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(customer_ids), POLL_CHUNK):
-        yield customer_ids[start : start + POLL_CHUNK]
+def _in_chunks(items: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(items), POLL_CHUNK):
+        yield items[start : start + POLL_CHUNK]
 
 
 class RedisFanOut(FanOut):
@@ -264,7 +267,7 @@ class RedisFanOut(FanOut):
     async def _publish_presence(self, customer_id: str, session_id: str, *, present: bool) -> None:
         """Write the change to the shared hash first, then ring: other processes re-read it on the nudge."""
         if present:
-            await self._write_presence(customer_id, session_id)
+            await self._write_presence([(customer_id, session_id)])
         else:
             await self._drop_presence(customer_id, session_id)
         self._enqueue(customer_id, _encoder.encode(PresenceNudge()))
@@ -306,15 +309,16 @@ class RedisFanOut(FanOut):
                     self.hub.presence_changed(customer_id)
         self._presence_polled = polled
 
-    async def _write_presence(self, customer_id: str, session_id: str) -> None:
-        session = self._present.get(customer_id, {}).get(session_id)
-        if session is None:
-            return
-        value = _encoder.encode((session, time.time() + PRESENCE_TTL_SECONDS))
+    async def _write_presence(self, keys: list[tuple[str, str]]) -> None:
+        """Store these local devices' presence with a fresh expiry, in one round trip."""
+        until = time.time() + PRESENCE_TTL_SECONDS
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hset(presence_key(customer_id), session_id, value)
-                pipe.expire(presence_key(customer_id), int(PRESENCE_TTL_SECONDS * 2))
+                for customer_id, session_id in keys:
+                    session = self._present.get(customer_id, {}).get(session_id)
+                    if session is not None:
+                        pipe.hset(presence_key(customer_id), session_id, _encoder.encode((session, until)))
+                        pipe.expire(presence_key(customer_id), int(PRESENCE_TTL_SECONDS * 2))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._mark_unhealthy(exc)
@@ -326,9 +330,14 @@ class RedisFanOut(FanOut):
             self._mark_unhealthy(exc)
 
     async def _renew_presence(self) -> None:
+        """Keep the local devices' entries from lapsing: one round trip per POLL_CHUNK devices, not one each."""
         while True:
             await asyncio.sleep(PRESENCE_RENEW_SECONDS)
-            for customer_id, present in list(self._present.items()):
-                for session_id in list(present):
-                    if (customer_id, session_id) not in self._leaving:
-                        await self._write_presence(customer_id, session_id)
+            staying = [
+                (customer_id, session_id)
+                for customer_id, present in self._present.items()
+                for session_id in present
+                if (customer_id, session_id) not in self._leaving
+            ]
+            for chunk in _in_chunks(staying):
+                await self._write_presence(chunk)
