@@ -850,11 +850,13 @@ def run_round(mp: SpawnContext, options: Options, devices: int) -> RoundResult:
 
 
 def machine() -> str:
+    """The hardware and, since its build moves the figures by 10-20 % (BENCHMARKS.md), which interpreter ran."""
     model = proc_field("/proc/cpuinfo", "model name")
     mem_kib = int(proc_field("/proc/meminfo", "MemTotal").split()[0])
     return (
         f"{model}, {os.cpu_count()} cores, {mem_kib / 2**20:.1f} GiB RAM, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+        f"Python {platform.python_version()} ({os.path.realpath(sys.executable)}, built {platform.python_build()[1]}), "
+        f"{platform.system()} {platform.release()}"
     )
 
 
