@@ -312,13 +312,16 @@ class RedisFanOut(FanOut):
     async def _write_presence(self, keys: list[tuple[str, str]]) -> None:
         """Store these local devices' presence with a fresh expiry, in one round trip."""
         until = time.time() + PRESENCE_TTL_SECONDS
+        renewed: set[str] = set()
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for customer_id, session_id in keys:
                     session = self._present.get(customer_id, {}).get(session_id)
                     if session is not None:
                         pipe.hset(presence_key(customer_id), session_id, _encoder.encode((session, until)))
-                        pipe.expire(presence_key(customer_id), int(PRESENCE_TTL_SECONDS * 2))
+                        renewed.add(customer_id)
+                for customer_id in renewed:  # once per hash, however many of its devices are here
+                    pipe.expire(presence_key(customer_id), int(PRESENCE_TTL_SECONDS * 2))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._mark_unhealthy(exc)
