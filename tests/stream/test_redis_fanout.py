@@ -268,7 +268,49 @@ async def test_presence_spans_processes(
 
 
 PRESENCE_LAPSE_TIMEOUT = 60.0
-"""A dead process's entries lapse 20-30 s after its last renewal; the others' poll finds that within 5 s."""
+"""A dead process's heartbeat lapses 25-30 s after its last beat; the others' next beat finds that within 5 s."""
+HEARTBEAT_TTL = 30.0
+"""How long a process's heartbeat counts without being renewed (redis_bus.PROCESS_TTL_SECONDS)."""
+
+
+async def _online(device: AsyncDevice) -> set[str]:
+    """The sessions of the device's customer that the device's server reports online."""
+    return {session_id for session_id, session in (await device.sessions()).items() if session["online"]}
+
+
+async def test_devices_on_a_live_process_stay_present_past_the_heartbeat_ttl(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """Devices are not renewed one by one: their process's heartbeat keeps them present for as long as it lives."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
+    await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
+
+    seen = len(phone_stream.frames)
+    await asyncio.sleep(HEARTBEAT_TTL + 10)
+    assert await _online(phone) == {phone.session_id, kiosk.session_id}
+    presence_after = [frame for frame in phone_stream.frames[seen:] if frame["type"] == "presence"]
+    assert presence_after == [], "presence flapped while both processes were alive"
+
+
+async def test_devices_of_a_stopped_process_leave_presence(
+    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """A process stopped with SIGTERM takes its heartbeat with it: the others drop its devices before it would lapse."""
+    first, second = start_fanout_server(), start_fanout_server()
+    phone = await stream_device(first, device="phone")
+    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
+    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
+    await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
+
+    seen = len(phone_stream.frames)
+    second.stop()
+    await phone_stream.wait_for_presence({phone.session_id}, HEARTBEAT_TTL - 5, after=seen)
+    assert await _online(phone) == {phone.session_id}
 
 
 async def test_devices_of_a_killed_process_leave_presence_when_their_entries_lapse(
@@ -330,6 +372,11 @@ async def test_redis_restart_mid_run_loses_nothing(
     await _write([phone, kiosk], 4)
     await _assert_holds_the_log(streams, phone)
     assert not any(stream.closed for stream in streams)
+
+    async def both_online_on_both() -> bool:  # the restarted Redis came back empty: each process rewrote its devices
+        return await _online(phone) == await _online(kiosk) == {phone.session_id, kiosk.session_id}
+
+    await wait_until(both_online_on_both, READY_TIMEOUT, interval=0.2, message="presence rewritten after the restart")
 
 
 async def test_workers_share_events_through_redis(

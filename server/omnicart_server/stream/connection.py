@@ -68,6 +68,8 @@ class StreamConnection:
         self.agent_id = device.agent_id
         self._socket = socket
         self._last = since
+        self._offered = since
+        """The highest seq queued here: the socket will hold at least this much of the log (gaps are repaired)."""
         self._read_engine = read_engine
         self._fanout = fanout
         self._sessions = sessions
@@ -79,10 +81,13 @@ class StreamConnection:
     # The hub's side: never blocks, never raises.
 
     def offer_event(self, event: Event) -> None:
+        self._offered = max(self._offered, event.seq)
         self._offer(event)
 
     def offer_head(self, head: int) -> None:
-        self._offer(head)
+        if head > self._offered and head > self._last:  # the poll's nudges: most find nothing new
+            self._offered = head
+            self._offer(head)
 
     def presence_changed(self) -> None:
         self._offer(_PRESENCE_CHANGED)

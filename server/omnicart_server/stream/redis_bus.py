@@ -6,9 +6,10 @@
   sockets drop duplicates and repair gaps from the log, because pub/sub may lose or reorder (DESIGN.md §2).
 - A poller reads the heads of the local customers from the database: every second while Redis is unreachable (so
   devices keep up, later, and nothing is lost), every few seconds otherwise, as a net under at-most-once delivery.
-- Presence lives in a Redis hash per customer, each device with an expiry that its process keeps renewing. The
-  poller re-reads the local customers' hashes too, and re-announces one whose devices changed without a ring heard
-  here: a lost nudge, or the entries of a process that died lapsing.
+- Presence lives in a Redis hash per customer: each device's entry names the process that holds its socket, and a
+  device counts only while that process's heartbeat in `oc:processes` is fresh. So keeping 10,000 devices present
+  costs one command per process every few seconds, not a write per device; when a process dies (its heartbeat
+  lapses), the others re-announce their customers, and each socket re-reads who is there.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -30,7 +32,7 @@ from omnicart_server.db.models import customers
 from omnicart_server.stream.fanout import FanOut
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterator, Mapping
+    from collections.abc import Coroutine, Iterator
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,11 +44,20 @@ T = TypeVar("T")
 
 POLL_DEGRADED_SECONDS = 1.0
 POLL_HEALTHY_SECONDS = 5.0
-PRESENCE_TTL_SECONDS = 30.0
-PRESENCE_RENEW_SECONDS = 10.0
+HEARTBEAT_SECONDS = 5.0
+PROCESS_TTL_SECONDS = 30.0
+"""A process whose heartbeat is older than this is dead, and so are its devices' presence entries."""
+PROCESSES_KEY = "oc:processes"
+"""Sorted set: process id -> the time its heartbeat lapses."""
+PROCESS_FORGET_SECONDS = 86_400.0
+"""Dead processes are dropped from the set this long after they lapse."""
+PRESENCE_REWRITE_SECONDS = 3_600.0
+PRESENCE_HASH_TTL_SECONDS = 86_400
+"""A presence hash expires unless rewritten (every PRESENCE_REWRITE_SECONDS while a device of it is connected),
+so the entries of a process that died are not kept forever."""
 RECONNECT_MAX_SECONDS = 5.0
 POLL_CHUNK = 100
-"""Customers (or devices) per round trip of a poll or a presence renewal. The loop handles a round trip's answers
+"""Customers (or devices) per round trip of a poll or a presence rewrite. The loop handles a round trip's answers
 without a pause, so this bounds how long it keeps the live stream waiting: with 500, renewing 10,000 devices held
 writes' fan-out up to ~250 ms (p99, BENCHMARKS.md)."""
 OUTBOX_LIMIT = 100_000
@@ -60,7 +71,8 @@ class PresenceNudge(msgspec.Struct, tag_field="type", tag="presence_changed", fr
 _Message = Event | PresenceNudge
 _decoder = msgspec.json.Decoder(_Message)
 _encoder = msgspec.json.Encoder()
-_presence_decoder = msgspec.json.Decoder(tuple[PresenceSession, float])
+_presence_decoder = msgspec.json.Decoder(tuple[PresenceSession, str])
+"""A presence entry: the device, and the id of the process holding its socket."""
 
 
 def channel_of(customer_id: str) -> str:
@@ -90,7 +102,12 @@ class RedisFanOut(FanOut):
         self._changed: set[str] = set()
         """Customers wanted or let go since the subscription last followed them (diffing all of `_wanted` for
         every message took a fifth of the process at 10,000 devices)."""
-        self._presence_polled: dict[str, list[PresenceSession]] = {}
+        self._process_id = secrets.token_hex(8)
+        self._processes: dict[str, float] = {}
+        """Process id -> when its heartbeat lapses, as last read from PROCESSES_KEY."""
+        self._processes_read_at = 0.0
+        self._beat_at: float | None = None
+        """When this process's heartbeat last reached Redis; None until it has, and after Redis failed."""
         self._healthy = False
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
@@ -114,8 +131,10 @@ class RedisFanOut(FanOut):
             asyncio.create_task(self._listen(), name="omnicart-redis-listen"),
             asyncio.create_task(self._publish_outbox(), name="omnicart-redis-publish"),
             asyncio.create_task(self._poll_heads(), name="omnicart-log-poll"),
-            asyncio.create_task(self._renew_presence(), name="omnicart-presence-renew"),
+            asyncio.create_task(self._heartbeat(), name="omnicart-heartbeat"),
+            asyncio.create_task(self._keep_presence(), name="omnicart-presence-rewrite"),
         ]
+        await self._beat_or_mark_unhealthy()  # before any device joins: others must know this process to count them
 
     async def stop(self) -> None:
         await super().stop()
@@ -124,6 +143,8 @@ class RedisFanOut(FanOut):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, RedisError, OSError, RuntimeError):
                 await task
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.zrem(PROCESSES_KEY, self._process_id)  # others drop its devices at their next beat
         await self._redis.aclose()
 
     def _spawn(self, work: Coroutine[None, None, None]) -> None:
@@ -178,6 +199,7 @@ class RedisFanOut(FanOut):
                         self._healthy = True
                         logger.info("Redis fan-out is back")
                         self._nudge_all_soon()
+                        self._spawn(self._beat_or_mark_unhealthy())  # rewrites presence a restart may have lost
                     delay = 0.1
                     if not subscribed:  # redis-py has no pubsub connection to read before the first subscribe
                         await asyncio.sleep(0.05)
@@ -227,6 +249,7 @@ class RedisFanOut(FanOut):
         if self._healthy:
             logger.warning("Redis fan-out degraded (%s); devices are served from the database log", exc)
         self._healthy = False
+        self._beat_at = None  # Redis may come back empty: the next beat rewrites this process's presence
 
     # The net under the doorbell
 
@@ -236,8 +259,6 @@ class RedisFanOut(FanOut):
             local = self.hub.customers()
             try:
                 await self._nudge(local)
-                if self._healthy:
-                    await self._recheck_presence(local)
             except Exception:
                 logger.exception("log poll failed; will try again")
 
@@ -276,55 +297,47 @@ class RedisFanOut(FanOut):
         """Present devices across all processes, or this process's view while Redis is unreachable."""
         try:
             stored = await self._redis.hgetall(presence_key(customer_id))
+            entries = [entry for value in stored.values() if (entry := _decode_entry(value)) is not None]
+            unknown = {process_id for _, process_id in entries} - self._processes.keys()
+            if unknown:
+                await self._read_processes()  # a process that started since this one last looked
+                for process_id in unknown - self._processes.keys():
+                    self._processes[process_id] = 0.0  # gone from the set: long dead
         except (RedisError, OSError):
             return await super().online(customer_id)
-        return self._online_with(customer_id, stored)
-
-    def _online_with(self, customer_id: str, stored: Mapping[bytes | str, bytes | str]) -> list[PresenceSession]:
-        """This process's sessions of the customer, and the unexpired ones of its presence hash."""
         present = dict(self._present.get(customer_id, {}))
         now = time.time()
-        for raw_id, value in stored.items():
-            session, until = _presence_decoder.decode(value)
-            if until > now:
-                present.setdefault(raw_id.decode() if isinstance(raw_id, bytes) else raw_id, session)
+        for session, process_id in entries:
+            if process_id != self._process_id and self._processes.get(process_id, 0.0) > now:
+                present.setdefault(session.session_id, session)
         return sorted(present.values(), key=lambda session: session.session_id)
 
-    async def _recheck_presence(self, customer_ids: list[str]) -> None:
-        """Announce the customers whose devices differ from the last poll's reading (one round trip per POLL_CHUNK).
-
-        A change heard through its ring is announced twice, and the sockets send nothing the second time: each
-        compares with what it last sent.
-        """
-        polled: dict[str, list[PresenceSession]] = {}
-        for chunk in _in_chunks(customer_ids):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for customer_id in chunk:
-                    pipe.hgetall(presence_key(customer_id))
-                hashes = await pipe.execute()
-            for customer_id, stored in zip(chunk, hashes, strict=True):
-                polled[customer_id] = online = self._online_with(customer_id, stored)
-                before = self._presence_polled.get(customer_id)
-                if before is not None and before != online:
-                    self.hub.presence_changed(customer_id)
-        self._presence_polled = polled
-
     async def _write_presence(self, keys: list[tuple[str, str]]) -> None:
-        """Store these local devices' presence with a fresh expiry, in one round trip."""
-        until = time.time() + PRESENCE_TTL_SECONDS
-        renewed: set[str] = set()
+        """Store these local devices' presence entries, in one round trip."""
+        written: set[str] = set()
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for customer_id, session_id in keys:
                     session = self._present.get(customer_id, {}).get(session_id)
                     if session is not None:
-                        pipe.hset(presence_key(customer_id), session_id, _encoder.encode((session, until)))
-                        renewed.add(customer_id)
-                for customer_id in renewed:  # once per hash, however many of its devices are here
-                    pipe.expire(presence_key(customer_id), int(PRESENCE_TTL_SECONDS * 2))
+                        pipe.hset(presence_key(customer_id), session_id, _encoder.encode((session, self._process_id)))
+                        written.add(customer_id)
+                for customer_id in written:  # once per hash, however many of its devices are here
+                    pipe.expire(presence_key(customer_id), PRESENCE_HASH_TTL_SECONDS)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._mark_unhealthy(exc)
+
+    async def _write_all_presence(self) -> None:
+        """Rewrite every local device's entry: one round trip per POLL_CHUNK devices."""
+        staying = [
+            (customer_id, session_id)
+            for customer_id, present in self._present.items()
+            for session_id in present
+            if (customer_id, session_id) not in self._leaving
+        ]
+        for chunk in _in_chunks(staying):
+            await self._write_presence(chunk)
 
     async def _drop_presence(self, customer_id: str, session_id: str) -> None:
         try:
@@ -332,15 +345,63 @@ class RedisFanOut(FanOut):
         except (RedisError, OSError) as exc:
             self._mark_unhealthy(exc)
 
-    async def _renew_presence(self) -> None:
-        """Keep the local devices' entries from lapsing: one round trip per POLL_CHUNK devices, not one each."""
+    async def _keep_presence(self) -> None:
+        """Keep the hashes of long-connected devices from expiring."""
         while True:
-            await asyncio.sleep(PRESENCE_RENEW_SECONDS)
-            staying = [
-                (customer_id, session_id)
-                for customer_id, present in self._present.items()
-                for session_id in present
-                if (customer_id, session_id) not in self._leaving
-            ]
-            for chunk in _in_chunks(staying):
-                await self._write_presence(chunk)
+            await asyncio.sleep(PRESENCE_REWRITE_SECONDS)
+            await self._write_all_presence()
+
+    # Heartbeats
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self._beat_or_mark_unhealthy()
+
+    async def _beat_or_mark_unhealthy(self) -> None:
+        try:
+            await self._beat()
+        except (RedisError, OSError) as exc:
+            self._mark_unhealthy(exc)
+        except Exception:
+            logger.exception("heartbeat failed; will try again")
+
+    async def _beat(self) -> None:
+        """Renew this process's heartbeat and read everyone's; re-announce presence if others may have lost ours.
+
+        Others dropped this process's devices if its heartbeat lapsed (a stall longer than PROCESS_TTL_SECONDS, or
+        Redis unreachable or restarted empty): then every local entry is written again and every customer rung.
+        """
+        now = time.time()
+        lapsed = self._beat_at is None or now - self._beat_at > PROCESS_TTL_SECONDS
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(PROCESSES_KEY, {self._process_id: now + PROCESS_TTL_SECONDS})
+            pipe.zremrangebyscore(PROCESSES_KEY, "-inf", now - PROCESS_FORGET_SECONDS)
+            pipe.zrange(PROCESSES_KEY, 0, -1, withscores=True)
+            *_, members = await pipe.execute()
+        self._beat_at = now
+        self._take_processes(members, now)
+        if lapsed and self._present:
+            await self._write_all_presence()
+            for customer_id in list(self._present):
+                self._enqueue(customer_id, _encoder.encode(PresenceNudge()))
+
+    async def _read_processes(self) -> None:
+        self._take_processes(await self._redis.zrange(PROCESSES_KEY, 0, -1, withscores=True), time.time())
+
+    def _take_processes(self, members: list[Any], now: float) -> None:
+        """Adopt a reading of the heartbeats (ZRANGE WITHSCORES); re-announce if a process alive at the last lapsed."""
+        read_at, self._processes_read_at = self._processes_read_at, now
+        alive_before = {process_id for process_id, lapses in self._processes.items() if lapses > read_at}
+        self._processes = {process_id.decode(): float(lapses) for process_id, lapses in members}
+        if any(self._processes.get(process_id, 0.0) <= now for process_id in alive_before):
+            for customer_id in self.hub.customers():
+                self.hub.presence_changed(customer_id)
+
+
+def _decode_entry(value: bytes | str) -> tuple[PresenceSession, str] | None:
+    """A presence entry, or None for one this version cannot read (written by an older one during an upgrade)."""
+    try:
+        return _presence_decoder.decode(value)
+    except msgspec.DecodeError:
+        return None
