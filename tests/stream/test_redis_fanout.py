@@ -282,11 +282,9 @@ async def test_devices_on_a_live_process_stay_present_past_the_heartbeat_ttl(
     start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
 ) -> None:
     """Devices are not renewed one by one: their process's heartbeat keeps them present for as long as it lives."""
-    first, second = start_fanout_server(), start_fanout_server()
-    phone = await stream_device(first, device="phone")
-    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
-    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
-    await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    _, phone, kiosk, (phone_stream, _) = await _a_device_on_each_process(
+        start_fanout_server, stream_device, connect_stream
+    )
     await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
 
     seen = len(phone_stream.frames)
@@ -300,11 +298,9 @@ async def test_devices_of_a_stopped_process_leave_presence(
     start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
 ) -> None:
     """A process stopped with SIGTERM takes its heartbeat with it: the others drop its devices before it would lapse."""
-    first, second = start_fanout_server(), start_fanout_server()
-    phone = await stream_device(first, device="phone")
-    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
-    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
-    await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    (_, second), phone, kiosk, (phone_stream, _) = await _a_device_on_each_process(
+        start_fanout_server, stream_device, connect_stream
+    )
     await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
 
     seen = len(phone_stream.frames)
@@ -317,11 +313,9 @@ async def test_devices_of_a_killed_process_leave_presence_when_their_entries_lap
     start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
 ) -> None:
     """A process killed with -9 rings nobody; the other processes still see its devices go, once they lapse."""
-    first, second = start_fanout_server(), start_fanout_server()
-    phone = await stream_device(first, device="phone")
-    kiosk = await stream_device(second, device="kiosk", customer_token=phone.customer_token)
-    phone_stream = await connect_stream(first, phone.session_token, name="phone@first")
-    await connect_stream(second, kiosk.session_token, name="kiosk@second")
+    (_, second), phone, kiosk, (phone_stream, _) = await _a_device_on_each_process(
+        start_fanout_server, stream_device, connect_stream
+    )
     await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
 
     seen = len(phone_stream.frames)

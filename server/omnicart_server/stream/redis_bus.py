@@ -71,6 +71,7 @@ class PresenceNudge(msgspec.Struct, tag_field="type", tag="presence_changed", fr
 _Message = Event | PresenceNudge
 _decoder = msgspec.json.Decoder(_Message)
 _encoder = msgspec.json.Encoder()
+_PRESENCE_NUDGE = _encoder.encode(PresenceNudge())
 _presence_decoder = msgspec.json.Decoder(tuple[PresenceSession, str])
 """A presence entry: the device, and the id of the process holding its socket."""
 
@@ -291,7 +292,7 @@ class RedisFanOut(FanOut):
             await self._write_presence([(customer_id, session_id)])
         else:
             await self._drop_presence(customer_id, session_id)
-        self._enqueue(customer_id, _encoder.encode(PresenceNudge()))
+        self._enqueue(customer_id, _PRESENCE_NUDGE)
 
     async def online(self, customer_id: str) -> list[PresenceSession]:
         """Present devices across all processes, or this process's view while Redis is unreachable."""
@@ -384,7 +385,7 @@ class RedisFanOut(FanOut):
         if lapsed and self._present:
             await self._write_all_presence()
             for customer_id in list(self._present):
-                self._enqueue(customer_id, _encoder.encode(PresenceNudge()))
+                self._enqueue(customer_id, _PRESENCE_NUDGE)
 
     async def _read_processes(self) -> None:
         self._take_processes(await self._redis.zrange(PROCESSES_KEY, 0, -1, withscores=True), time.time())
