@@ -160,8 +160,8 @@ async def measure(options: Options) -> Figures:
     async with app.lifespan():
         client = InProcessClient(app)
         tokens = await open_sessions(client, options.customers)
-        profiler = cProfile.Profile()
-        profiling: AbstractContextManager[Any] = profiler if options.profile else nullcontext()
+        profiler = cProfile.Profile() if options.profile else None
+        profiling: AbstractContextManager[Any] = profiler or nullcontext()
         started, thread_cpu, process_cpu = time.perf_counter(), time.thread_time(), time.process_time()
         with profiling:
             statuses = await write_all(client, tokens, range(options.writes), concurrency=options.concurrency)
@@ -173,7 +173,7 @@ async def measure(options: Options) -> Figures:
             statuses=statuses,
             calls=None,
         )
-    if options.profile is None:
+    if profiler is None or options.profile is None:
         return figures
     profiler.dump_stats(options.profile)
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # (callers' counts, calls, ...) by function
