@@ -74,9 +74,12 @@ _INSERT_EVENT = prepared(insert(events))
 class WriteTxn:
     """What a unit of work may do: lock its customer, write rows, append events to the customer's log."""
 
-    def __init__(self, conn: Executor, *, row_locks: bool, append_hooks: list[AppendHook]) -> None:
+    def __init__(
+        self, conn: Executor, *, row_locks: bool, append_hooks: list[AppendHook], now: datetime | None = None
+    ) -> None:
         self.conn = conn
-        self.now = datetime.now(UTC)
+        self.now = now or datetime.now(UTC)
+        """The time of every row and event this unit writes: its transaction's start."""
         self.appended: list[CommittedEvent] = []
         self._row_locks = row_locks
         self._append_hooks = append_hooks
@@ -256,8 +259,9 @@ class GroupCommitWriter(Writer):
         try:
             transaction = await _begin_immediate(connection)
             inline = InlineConnection(connection, self._statements)
+            now = datetime.now(UTC)  # the units share a transaction, and so its time
             for job in group:
-                txn = WriteTxn(inline, row_locks=False, append_hooks=self._append_hooks)
+                txn = WriteTxn(inline, row_locks=False, append_hooks=self._append_hooks, now=now)
                 try:
                     with inline.unit():
                         result = await job.work(txn)
