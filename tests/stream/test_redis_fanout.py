@@ -208,7 +208,10 @@ async def test_a_burst_of_devices_beyond_the_redis_pool_waits_for_it_instead_of_
 async def test_committed_events_ring_the_customers_redis_channel(
     private_redis: PrivateRedis, start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice
 ) -> None:
-    """Each committed event is published on the customer's sharded channel oc:{customer_id} (DESIGN.md §2)."""
+    """Each committed event is published on the customer's sharded channel oc:{customer_id} (DESIGN.md §2).
+
+    A message is the sending process's id, a space, and the event's JSON.
+    """
     server = start_fanout_server()
     device = await stream_device(server)
     client = aioredis.Redis.from_url(private_redis.url)
@@ -222,8 +225,9 @@ async def test_committed_events_ring_the_customers_redis_channel(
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
             if message is None:
                 return None
-            data: JSON = json.loads(message["data"])
-            return data if data.get("seq") == head else None
+            sender, _, event = message["data"].partition(b" ")
+            data: JSON = json.loads(event)
+            return data if sender and data.get("seq") == head else None
 
         rung = await wait_until(doorbell, 10, interval=0, message="the event on the customer's Redis channel")
         assert rung["kind"] == "cart.updated"

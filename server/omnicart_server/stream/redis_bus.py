@@ -4,6 +4,8 @@
   puts a customer on one Redis Cluster slot, so sharded pub/sub spreads customers over the cluster's shards.
 - A process subscribes (SSUBSCRIBE) only to customers it has sockets for, and delivers what it hears to them; the
   sockets drop duplicates and repair gaps from the log, because pub/sub may lose or reorder (DESIGN.md §2).
+- A message is the sending process's id, a space, then the JSON of the event (or of a presence nudge). A process
+  skips its own messages unread: it handed those events to its sockets at commit.
 - A poller reads the heads of the local customers from the database: every second while Redis is unreachable (so
   devices keep up, later, and nothing is lost), every few seconds otherwise, as a net under at-most-once delivery.
 - Presence lives in a Redis hash per customer: each device's entry names the process that holds its socket, and a
@@ -72,6 +74,7 @@ _Message = Event | PresenceNudge
 _decoder = msgspec.json.Decoder(_Message)
 _encoder = msgspec.json.Encoder()
 _PRESENCE_NUDGE = _encoder.encode(PresenceNudge())
+ORIGIN_SEPARATOR = b" "
 _presence_decoder = msgspec.json.Decoder(tuple[PresenceSession, str])
 """A presence entry: the device, and the id of the process holding its socket."""
 
@@ -104,6 +107,9 @@ class RedisFanOut(FanOut):
         """Customers wanted or let go since the subscription last followed them (diffing all of `_wanted` for
         every message took a fifth of the process at 10,000 devices)."""
         self._process_id = secrets.token_hex(8)
+        self._origin = self._process_id.encode() + ORIGIN_SEPARATOR
+        """Opens every message this process sends."""
+        self._presence_nudge = self._origin + _PRESENCE_NUDGE
         self._processes: dict[str, float] = {}
         """Process id -> when its heartbeat lapses, as last read from PROCESSES_KEY."""
         self._processes_read_at = 0.0
@@ -165,7 +171,7 @@ class RedisFanOut(FanOut):
     def publish(self, committed: list[CommittedEvent]) -> None:
         super().publish(committed)
         for item in committed:
-            self._enqueue(item.customer_id, _encoder.encode(item.event))
+            self._enqueue(item.customer_id, self._origin + _encoder.encode(item.event))
 
     def _enqueue(self, customer_id: str, payload: bytes) -> None:
         try:
@@ -235,9 +241,11 @@ class RedisFanOut(FanOut):
             subscribed -= gone
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
+        if data.startswith(self._origin):
+            return
         customer_id = channel.decode()[4:-1]
         try:
-            message = _decoder.decode(data)
+            message = _decoder.decode(data.partition(ORIGIN_SEPARATOR)[2])
         except msgspec.DecodeError:
             logger.warning("ignored a malformed fan-out message on %s", channel)
             return
@@ -292,7 +300,7 @@ class RedisFanOut(FanOut):
             await self._write_presence([(customer_id, session_id)])
         else:
             await self._drop_presence(customer_id, session_id)
-        self._enqueue(customer_id, _PRESENCE_NUDGE)
+        self._enqueue(customer_id, self._presence_nudge)
 
     async def online(self, customer_id: str) -> list[PresenceSession]:
         """Present devices across all processes, or this process's view while Redis is unreachable."""
@@ -385,7 +393,7 @@ class RedisFanOut(FanOut):
         if lapsed and self._present:
             await self._write_all_presence()
             for customer_id in list(self._present):
-                self._enqueue(customer_id, _PRESENCE_NUDGE)
+                self._enqueue(customer_id, self._presence_nudge)
 
     async def _read_processes(self) -> None:
         self._take_processes(await self._redis.zrange(PROCESSES_KEY, 0, -1, withscores=True), time.time())
