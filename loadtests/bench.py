@@ -510,11 +510,13 @@ def latency_figure(m: MeasureReport) -> str:
     return f"p50 {ms(percentile(lat, 50))} / p95 {ms(percentile(lat, 95))} / p99 {ms(percentile(lat, 99))} ms"
 
 
-def latency_notes(m: MeasureReport, rate: float) -> str:
+def latency_notes(found: RoundResult, rate: float) -> str:
+    m = found.measured
     lag = ms(percentile(m.send_lags, 99)) if m.send_lags else "-"
+    collector = f"; {found.collector.text()}" if found.collector else ""
     return (
         f"{rate:,.0f} writes/s open loop; {len(m.latencies):,}/{m.writes:,} events received; "
-        f"errors: {errors_text(m.errors)}; client send lag p99 {lag} ms"
+        f"errors: {errors_text(m.errors)}; client send lag p99 {lag} ms{collector}"
     )
 
 
@@ -568,7 +570,7 @@ def latency_rows(options: Options, results: Results) -> list[Row]:
             row.met = f"n/a: below {LATENCY_TARGET_RATE:,.0f}/s"
         else:
             row.met = yes_no(worst is not None and worst <= LATENCY_P99_TARGET)
-        row.notes = latency_notes(found.measured, options.sizes.rate)
+        row.notes = latency_notes(found, options.sizes.rate)
 
     return per_round(options, results, row_for, fill)
 
@@ -657,9 +659,7 @@ def peer_rows(options: Options, results: Results) -> list[Row]:
     if theirs and mine is not None:
         row.ratio = f"Omnicart p99 = {mine / theirs:.2f} x the peer's"
     per_connection = (found.rss_after_kib - found.rss_before_kib) / max(found.connect.done, 1)
-    row.notes = (
-        f"{latency_notes(found.measured, options.sizes.rate)}; peer RSS per idle connection {per_connection:.1f} KiB"
-    )
+    row.notes = f"{latency_notes(found, options.sizes.rate)}; peer RSS per idle connection {per_connection:.1f} KiB"
     return [row]
 
 

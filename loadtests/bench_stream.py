@@ -64,6 +64,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 import msgspec
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -783,6 +784,8 @@ class RoundResult:
     rss_after_kib: int
     measured: MeasureReport
     dropped: PhaseReport
+    collector: CollectorPauses | None
+    """The server's garbage-collector pauses while measuring; None for a server that does not export them."""
     server_warnings: list[str] = field(default_factory=list)
     """Filled in once the server has stopped."""
 
@@ -808,11 +811,56 @@ def stream_round(
         time.sleep(settle)
         rss_after = rss_kib(server.process.pid)
         step(f"{devices} devices: {connected.done} connected in {connected.seconds:.1f} s; measuring")
+        collected_before = collector_pauses(server.base_url)
         measured = run_measurement(mp, settings)
+        collected = collector_pauses(server.base_url)
         step(f"{devices} devices: closing them")
         idle.command("close")
         dropped = idle.reports("closing")
-    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped)
+    pauses = collected - collected_before if collected and collected_before else None
+    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped, pauses)
+
+
+@dataclass(frozen=True)
+class CollectorPauses:
+    """A server's garbage-collector pauses (omnicart_gc_pause_seconds), summed over generations."""
+
+    long: int
+    """Pauses over LONG_PAUSE, a bucket bound of the histogram."""
+    seconds: float
+
+    def __sub__(self, earlier: CollectorPauses) -> CollectorPauses:
+        return CollectorPauses(self.long - earlier.long, self.seconds - earlier.seconds)
+
+    def text(self) -> str:
+        return f"GC pauses over {LONG_PAUSE * 1000:.0f} ms: {self.long}, {ms(self.seconds)} ms paused in all"
+
+
+LONG_PAUSE = 0.01
+
+
+def collector_pauses(base_url: str) -> CollectorPauses | None:
+    """The pauses so far, from the server's /metrics; None if it has no such metric (the peer)."""
+    try:
+        response = httpx.get(f"{base_url}/metrics", timeout=10)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    total = short = seconds = 0.0
+    found = False
+    for family in text_string_to_metric_families(response.text):
+        if family.name != "omnicart_gc_pause_seconds":
+            continue
+        found = True
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                total += sample.value
+            elif sample.name.endswith("_sum"):
+                seconds += sample.value
+            elif sample.name.endswith("_bucket") and float(sample.labels["le"]) == LONG_PAUSE:
+                short += sample.value
+    return CollectorPauses(round(total - short), seconds) if found else None
 
 
 @dataclass
@@ -892,6 +940,7 @@ def round_rows(r: RoundResult) -> list[tuple[str, str]]:
         ("RSS per idle connection (KiB)", f"{(r.rss_after_kib - r.rss_before_kib) / max(r.connect.done, 1):.1f}"),
         *latency_rows(r.measured),
         ("write->device errors", errors_text(r.measured.errors)),
+        ("server GC while measuring", r.collector.text() if r.collector else "-"),
         ("resume events median (ms)", ms(statistics.median(resume)) if resume else "-"),
         ("resume min / max (ms)", f"{ms(min(resume))} / {ms(max(resume))}" if resume else "-"),
         ("session / connect errors", f"{errors_text(r.sessions.errors)} / {errors_text(r.connect.errors)}"),

@@ -21,7 +21,7 @@ from omnicart_server.demo.routes import ROUTES as DEMO_ROUTES
 from omnicart_server.deps import dependencies
 from omnicart_server.events.routes import ROUTES as EVENT_ROUTES
 from omnicart_server.handoff.routes import ROUTES as HANDOFF_ROUTES
-from omnicart_server.metrics import MetricsController, RequestMetrics
+from omnicart_server.metrics import MetricsController, RequestMetrics, watch_collector
 from omnicart_server.observability import health, ready
 from omnicart_server.problems import problem_details_plugin
 from omnicart_server.sessions.routes import ROUTES as SESSION_ROUTES
@@ -89,11 +89,12 @@ def create_app(settings: Settings) -> Litestar:
 def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: the CLI exported the settings as OMNICART_* variables.
 
-    Also where a server process tunes its garbage collector, as a process-wide setting that tests building apps
-    in-process should not inherit.
+    Also where a server process tunes its garbage collector and starts timing its pauses: process-wide settings
+    that tests building apps in-process should not inherit.
     """
     settings = load_settings()
     tune_collector(settings)
+    watch_collector()
     return create_app(settings)
 
 

@@ -8,6 +8,7 @@ the plugin's middleware built a Request, label dicts and five labelled children 
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,6 +40,13 @@ REQUEST_ERRORS = Counter("omnicart_requests_error_total", "Requests answered 5xx
 REQUEST_SECONDS = Histogram("omnicart_request_duration_seconds", "Request duration, in seconds.", _RESULT_LABELS)
 REQUESTS_IN_PROGRESS = Gauge(
     "omnicart_requests_in_progress", "Requests being handled.", _ROUTE_LABELS, multiprocess_mode="livesum"
+)
+GC_PAUSE_SECONDS = Histogram(
+    "omnicart_gc_pause_seconds",
+    "Time the garbage collector held the process, by generation: with thousands of sockets open, a full collection "
+    "stops every delivery for up to a second.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
 
@@ -92,6 +100,26 @@ class RequestMetrics(ASGIMiddleware):
 class MetricsController(PrometheusController):
     path = "/metrics"
     opt = {RequestMetrics.exclude_opt_key: True}
+
+
+class _CollectorTimer:
+    """Times each collection from gc's start and stop callbacks (Python has no pause metric of its own)."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._pauses = [GC_PAUSE_SECONDS.labels(generation=str(generation)) for generation in range(3)]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._pauses[info["generation"]].observe(time.perf_counter() - self._started)
+
+
+def watch_collector() -> None:
+    """Time this process's garbage collections into GC_PAUSE_SECONDS (once per process)."""
+    if not any(isinstance(callback, _CollectorTimer) for callback in gc.callbacks):
+        gc.callbacks.append(_CollectorTimer())
 
 
 def watch_fanout(fanout: FanOut) -> None:

@@ -135,6 +135,25 @@ def test_gc_young_threshold_is_applied(start_server: StartServer, threshold: str
     assert (young_collections(server) > before) is collects
 
 
+def collector_pauses(server: ServerProcess) -> dict[str, tuple[float, float]]:
+    """omnicart_gc_pause_seconds by generation: (collections timed, seconds paused in all)."""
+    counts = {labels["generation"]: value for labels, value in samples_named(server, "omnicart_gc_pause_seconds_count")}
+    sums = {labels["generation"]: value for labels, value in samples_named(server, "omnicart_gc_pause_seconds_sum")}
+    return {generation: (counts[generation], sums[generation]) for generation in counts}
+
+
+def test_metrics_time_garbage_collections(start_server: StartServer) -> None:
+    """Every collection's pause is timed by generation, so a latency tail can be matched to a full collection."""
+    server = start_server(env={"OMNICART_GC_YOUNG_THRESHOLD": "50"})
+    before = collector_pauses(server)
+    assert set(before) == {"0", "1", "2"}, before
+    for _ in range(50):
+        assert httpx.get(f"{server.url}/v1/catalog").status_code == 200
+    after = collector_pauses(server)
+    assert after["0"][0] > before["0"][0], (before, after)
+    assert after["0"][1] > before["0"][1], (before, after)
+
+
 def request_counts(server: ServerProcess) -> dict[tuple[str, str, str], float]:
     """omnicart_requests_total by (method, route template, status)."""
     return {
