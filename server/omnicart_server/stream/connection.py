@@ -76,7 +76,8 @@ class StreamConnection:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self._close: tuple[int, str] | None = None
         self._presence_sent: Presence | None = None
-        self._closed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        """The sender and the reader, once `run` started them; `cut` cancels them (no third task waits for it)."""
 
     # The hub's side: never blocks, never raises.
 
@@ -104,29 +105,27 @@ class StreamConnection:
         """Close the socket with this code (the first reason given wins)."""
         if self._close is None:
             self._close = (code, reason)
-        self._closed.set()
+        for task in self._tasks:
+            task.cancel()
 
     # The socket's side.
 
     async def run(self, welcome: Welcome, snapshot: Snapshot | None) -> None:
         """Serve until the client leaves or the connection is cut, then close with the code that ended it."""
-        tasks = [
-            asyncio.create_task(self._pump(welcome, snapshot)),
-            asyncio.create_task(self._read()),
-            asyncio.create_task(self._closed.wait()),
-        ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                error = None if task.cancelled() else task.exception()
-                if error is None or isinstance(error, (WebSocketDisconnect, OSError)):
-                    continue  # the client left while we were sending (uvicorn: ClientDisconnected): an ordinary end
-                logger.error("stream connection failed", exc_info=error)
-                self.cut(1011, "server error: reconnect and resume")
+            if self._close is None:  # else it was cut while the route read the log's position
+                self._tasks = [asyncio.create_task(self._pump(welcome, snapshot)), asyncio.create_task(self._read())]
+                done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    error = None if task.cancelled() else task.exception()
+                    if error is None or isinstance(error, (WebSocketDisconnect, OSError)):
+                        continue  # the client left while we were sending (uvicorn: ClientDisconnected): ordinary
+                    logger.error("stream connection failed", exc_info=error)
+                    self.cut(1011, "server error: reconnect and resume")
         finally:
-            for task in tasks:
+            for task in self._tasks:
                 task.cancel()
-            for task in tasks:
+            for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         if self._close is not None:
