@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -298,34 +298,32 @@ async def test_devices_on_a_live_process_stay_present_past_the_heartbeat_ttl(
     assert presence_after == [], "presence flapped while both processes were alive"
 
 
-async def test_devices_of_a_stopped_process_leave_presence(
-    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+@pytest.mark.parametrize(
+    ("end", "within"),
+    [(ServerProcess.stop, HEARTBEAT_TTL - 5), (ServerProcess.kill9, PRESENCE_LAPSE_TIMEOUT)],
+    ids=["sigterm", "kill9"],
+)
+async def test_devices_of_an_ended_process_leave_presence(
+    start_fanout_server: StartFanoutServer,
+    stream_device: OpenStreamDevice,
+    connect_stream: ConnectStream,
+    end: Callable[[ServerProcess], None],
+    within: float,
 ) -> None:
-    """A process stopped with SIGTERM takes its heartbeat with it: the others drop its devices before it would lapse."""
+    """A process's devices leave presence with it.
+
+    Stopped with SIGTERM, it takes its heartbeat along, so the others drop its devices before the heartbeat would
+    lapse; killed with -9, it rings nobody, and its devices go once the heartbeat lapses.
+    """
     (_, second), phone, kiosk, (phone_stream, _) = await _a_device_on_each_process(
         start_fanout_server, stream_device, connect_stream
     )
     await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
 
     seen = len(phone_stream.frames)
-    second.stop()
-    await phone_stream.wait_for_presence({phone.session_id}, HEARTBEAT_TTL - 5, after=seen)
+    end(second)
+    await phone_stream.wait_for_presence({phone.session_id}, within, after=seen)
     assert await _online(phone) == {phone.session_id}
-
-
-async def test_devices_of_a_killed_process_leave_presence_when_their_entries_lapse(
-    start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
-) -> None:
-    """A process killed with -9 rings nobody; the other processes still see its devices go, once they lapse."""
-    (_, second), phone, kiosk, (phone_stream, _) = await _a_device_on_each_process(
-        start_fanout_server, stream_device, connect_stream
-    )
-    await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
-
-    seen = len(phone_stream.frames)
-    second.kill9()
-    await phone_stream.wait_for_presence({phone.session_id}, PRESENCE_LAPSE_TIMEOUT, after=seen)
-    assert (await phone.sessions())[kiosk.session_id]["online"] is False
 
 
 async def test_devices_resume_on_another_process(
