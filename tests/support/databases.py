@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import secrets
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -66,7 +67,12 @@ class PostgresDatabases:
         self._run(f'CREATE DATABASE "{name}"')
         self._created.append(name)
         url = self.server_url(name)
-        run_omnicart(["migrate", "--db", url])
+        try:
+            run_omnicart(["migrate", "--db", url])
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(
+                f"omnicart migrate of {name} timed out; PostgreSQL was doing:\n{self._activity()}"
+            ) from exc
         return url
 
     def server_url(self, name: str) -> str:
@@ -91,6 +97,28 @@ class PostgresDatabases:
         # A thread of its own, so this also works when called from an async test (a loop is running here).
         with ThreadPoolExecutor(max_workers=1) as pool:
             pool.submit(lambda: asyncio.run(self._execute(statement))).result()
+
+    def _activity(self) -> str:
+        """Every backend's state, wait and query, and every lock not granted: why a migration hangs."""
+
+        async def read() -> str:
+            connection = await asyncpg.connect(self._admin_url, timeout=5)
+            try:
+                backends = await connection.fetch(
+                    "SELECT pid, datname, state, wait_event_type, wait_event, left(query, 120) AS query"
+                    " FROM pg_stat_activity ORDER BY datname NULLS FIRST, pid"
+                )
+                waiting = await connection.fetch(
+                    "SELECT pid, locktype, relation::regclass, mode FROM pg_locks WHERE NOT granted"
+                )
+            finally:
+                await connection.close()
+            return "\n".join(
+                [*(str(dict(row)) for row in backends), "locks not granted:", *(str(dict(row)) for row in waiting)]
+            )
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(lambda: asyncio.run(read())).result()
 
     async def _execute(self, statement: str) -> None:
         connection = await asyncpg.connect(self._admin_url, timeout=5)
