@@ -9,7 +9,7 @@ import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from omnicart.protocol.problems import ErrorCode, Problem
 from omnicart_server.errors import OmnicartError
@@ -106,9 +106,20 @@ def _from_nesting(_exc: RecursionError) -> ProblemDetailsException:
     return problem(400, ErrorCode.INVALID_BODY, "The request is not valid", "The body is nested too deeply.")
 
 
-def _from_database_down(exc: OperationalError) -> ProblemDetailsException:
-    """The database refused or dropped the connection (down, or out of connections): retryable, not our bug."""
-    logger.warning("database unavailable: %s", exc.orig)
+def _from_database_error(exc: DBAPIError) -> ProblemDetailsException:
+    """A lost or refused connection is the database being away; any other driver error is ours."""
+    if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+        return _from_database_down(exc)
+    return _from_unexpected(exc)
+
+
+def _from_database_down(exc: Exception) -> ProblemDetailsException:
+    """The database refused or dropped the connection (down, restarting, out of connections): retryable.
+
+    A refused connection reaches here as the OSError itself: SQLAlchemy wraps only the driver's own exceptions.
+    Nothing else in a request opens a socket, so an OSError is the database.
+    """
+    logger.warning("database unavailable: %r", getattr(exc, "orig", None) or exc)
     detail = "The database is unavailable right now; retry shortly (with the same Idempotency-Key for a write)."
     return problem(503, ErrorCode.NOT_READY, "Service unavailable", detail, {"Retry-After": "1"})
 
@@ -134,7 +145,8 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 UnicodeDecodeError: _from_bad_encoding,
                 msgspec.DecodeError: _from_body_decoding,
                 RecursionError: _from_nesting,
-                OperationalError: _from_database_down,
+                DBAPIError: _from_database_error,
+                OSError: _from_database_down,
                 Exception: _from_unexpected,
             },
         )
