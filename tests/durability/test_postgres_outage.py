@@ -96,3 +96,20 @@ def test_a_postgresql_crash_answers_503_then_serves_again_with_every_acknowledge
         assert Counter(event["kind"] for event in events)["cart.updated"] == ACKNOWLEDGED + 1
         assert httpx.get(f"{outage_server.url}/ready", timeout=30).status_code == 200
         assert outage_server.alive()
+
+
+def test_the_first_requests_after_a_quick_postgresql_restart_succeed(
+    private_postgres: PrivatePostgres, outage_server: ServerProcess
+) -> None:
+    """A restart that no request saw leaves every pooled connection dead; the pool must not hand one out.
+
+    With no request in between to find them broken, the first write and read after the restart would each fail
+    on a dead connection unless the pool replaces them at checkout.
+    """
+    with new_device(outage_server) as shopper:
+        shopper.add(SKUS[0])
+        private_postgres.crash()
+        private_postgres.start()
+        after = shopper.post_ops({"ops": [add_item(SKUS[1])]})
+        assert after.status_code == 200, describe(after)
+        assert {line["sku"]: line["qty"] for line in shopper.cart()["lines"]} == {SKUS[0]: 1, SKUS[1]: 1}
