@@ -1,11 +1,12 @@
-"""Hot statements built once, compiled once by SQLAlchemy, and run on SQLite straight through the driver.
+"""Hot statements built once, compiled once by SQLAlchemy, and run straight through the driver.
 
 A cart write runs about nine statements. On a local SQLite file each takes 2-4 µs in sqlite3 itself, while
 SQLAlchemy's execution around it (execution context, parameter and result processing, the compiled-cache lookup)
-took another ~18 µs: most of the writer's time (BENCHMARKS.md, issue 8). A statement marked with `prepared(...)` is
-still written and compiled by SQLAlchemy Core, with the column types' own bind and result processors, but the
-writer and the point reader of SQLite run its compiled SQL on the sqlite3 connection themselves. On PostgreSQL the
-mark means nothing: the same statement runs through SQLAlchemy as any other.
+took another ~18 µs: most of the writer's time (BENCHMARKS.md, issue 8). On PostgreSQL the async adapter adds a
+greenlet hop and a lock per statement on top. A statement marked with `prepared(...)` is still written and compiled
+by SQLAlchemy Core, with the column types' own bind and result processors, but the writers and the point readers
+run its compiled SQL on the driver's connection themselves: sqlite3's, or asyncpg's (which keeps each connection's
+server-side prepared statements). A driver error is raised as the SQLAlchemy exception it would have been.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
 if TYPE_CHECKING:
+    import asyncpg
     from sqlalchemy.engine import Dialect, Row
     from sqlalchemy.sql.base import Executable
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -158,18 +160,26 @@ class _Compiled:
         return rows
 
 
-class DriverStatements:
-    """Prepared statements compiled for one SQLite connection's dialect, run on its sqlite3 connection."""
+class _Statements:
+    """Prepared statements compiled for one dialect, each once per set of parameter names."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._compiled: dict[tuple[Executable, tuple[str, ...]], _Compiled] = {}
 
-    def run(self, driver: sqlite3.Connection, statement: Executable, parameters: Mapping[str, Any]) -> DriverResult:
+    def _compiled_for(self, statement: Executable, parameters: Mapping[str, Any]) -> _Compiled:
         keys = tuple(parameters)
         compiled = self._compiled.get((statement, keys))
         if compiled is None:
             compiled = self._compiled[(statement, keys)] = _Compiled(statement, self._dialect, keys)
+        return compiled
+
+
+class DriverStatements(_Statements):
+    """SQLite: run on a sqlite3 connection."""
+
+    def run(self, driver: sqlite3.Connection, statement: Executable, parameters: Mapping[str, Any]) -> DriverResult:
+        compiled = self._compiled_for(statement, parameters)
         values = compiled.parameters(parameters)
         try:
             cursor = driver.execute(compiled.sql, values)
@@ -178,3 +188,39 @@ class DriverStatements:
             raise DBAPIError.instance(compiled.sql, values, exc, sqlite3.Error) from exc
         rows = compiled.read(raw) if compiled.row_type is not None else []
         return DriverResult(rows, cursor.rowcount)
+
+
+class AsyncpgStatements(_Statements):
+    """PostgreSQL: run on an asyncpg connection, inside whatever transaction it is in (or none: autocommit)."""
+
+    async def run(
+        self, driver: asyncpg.Connection, statement: Executable, parameters: Mapping[str, Any]
+    ) -> DriverResult:
+        compiled = self._compiled_for(statement, parameters)
+        values = compiled.parameters(parameters)
+        try:
+            if compiled.row_type is None:  # no rows to read: the status tag ("UPDATE 1") says how many it touched
+                status = await driver.execute(compiled.sql, *values)
+                return DriverResult([], int(status.rpartition(" ")[2] or 0))
+            raw = await driver.fetch(compiled.sql, *values)
+        except Exception as exc:
+            error = self._as_sqlalchemy_error(compiled.sql, values, exc, invalidated=driver.is_closed())
+            if error is None:
+                raise
+            raise error from exc
+        return DriverResult(compiled.read(raw), len(raw))
+
+    def _as_sqlalchemy_error(
+        self, sql: str, values: list[Any], exc: Exception, *, invalidated: bool
+    ) -> Exception | None:
+        """What SQLAlchemy's asyncpg adapter would have raised: IntegrityError for a unique violation, and so on.
+
+        None for an error the adapter passes on as it is (an OSError of the socket, say).
+        """
+        dbapi = self._dialect.loaded_dbapi
+        translate: dict[type[Exception], type[Exception]] = dbapi._asyncpg_error_translate
+        adapted_class = next((translate[kind] for kind in type(exc).__mro__ if kind in translate), None)
+        if adapted_class is None:
+            return None
+        adapted = adapted_class(exc.args[0] if exc.args else str(exc), exc)
+        return DBAPIError.instance(sql, values, adapted, dbapi.Error, connection_invalidated=invalidated)

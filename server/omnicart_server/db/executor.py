@@ -13,19 +13,21 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from omnicart_server.db.driver import DriverStatements, Rows, is_prepared
+from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, Rows, is_prepared
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    import asyncpg
     from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncConnection
     from sqlalchemy.sql.base import Executable
 
 _EMPTY: Mapping[str, Any] = {}
 
 
 class Executor(Protocol):
-    """A connection inside a transaction: an AsyncConnection, or the SQLite writer's InlineConnection."""
+    """A connection inside a transaction: the SQLite writer's InlineConnection, or PostgreSQL's AsyncpgConnection."""
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Rows: ...
 
@@ -86,3 +88,34 @@ class _Unit:
         if kind is not None:
             self._driver.execute("ROLLBACK TO unit")
         self._driver.execute("RELEASE unit")
+
+
+async def asyncpg_of(connection: AsyncConnection) -> asyncpg.Connection:
+    driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    return driver
+
+
+class AsyncpgConnection:
+    """PostgreSQL: an AsyncConnection in a transaction whose prepared statements run on asyncpg itself.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN with a transaction's first statement, not at `begin()`: until a
+    statement has gone through SQLAlchemy, a prepared one goes that way too, so none ever runs outside the
+    transaction. A write's first statement is its customer's row lock, which is not prepared, so the rest of the
+    write runs on the driver.
+    """
+
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, statements: AsyncpgStatements) -> None:
+        self._connection = connection
+        self._driver = driver
+        self._statements = statements
+        self._in_transaction = False
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Rows:
+        if self._in_transaction and is_prepared(statement):
+            return await self._statements.run(self._driver, statement, parameters or _EMPTY)
+        result = await self._connection.execute(statement, parameters)
+        self._in_transaction = False
+        return result
+
+    def begin_nested(self) -> AbstractAsyncContextManager[Any]:
+        return self._connection.begin_nested()

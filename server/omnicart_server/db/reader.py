@@ -1,4 +1,4 @@
-"""Point reads on every request's path (the session behind a token): inline on SQLite, pooled on PostgreSQL.
+"""Point reads on hot paths (the session behind a token, the cart): inline on SQLite, pooled on PostgreSQL.
 
 A primary-key read of a local SQLite file takes tens of microseconds; through aiosqlite it also took a hop to a
 worker thread and back, several times the read itself, on every request whose session was not cached. WAL readers
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from omnicart_server.db.driver import DriverStatements, is_prepared
+from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, is_prepared
 from omnicart_server.db.engine import create_sqlite_sync_engine, is_sqlite_url
-from omnicart_server.db.executor import driver_of
+from omnicart_server.db.executor import asyncpg_of, driver_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -58,13 +58,23 @@ class InlineReader:
 
 
 class PooledReader:
-    """PostgreSQL: a connection from the shared async pool."""
+    """PostgreSQL: a connection from the shared async pool.
+
+    A prepared statement runs on asyncpg outside any transaction (one round trip); through SQLAlchemy, the read
+    would be wrapped in BEGIN and ROLLBACK (three).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._statements = AsyncpgStatements(engine.dialect)
 
     async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None:
         async with self._engine.connect() as connection:
+            if is_prepared(statement):
+                row: Row[Any] | None = (
+                    await self._statements.run(await asyncpg_of(connection), statement, parameters)
+                ).one_or_none()
+                return row
             return (await connection.execute(statement, parameters)).one_or_none()
 
     async def close(self) -> None:

@@ -25,9 +25,9 @@ from sqlalchemy.exc import OperationalError
 
 from omnicart.protocol.events import Event
 from omnicart_server.db.checkpoint import Checkpointer
-from omnicart_server.db.driver import DriverStatements, prepared
+from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
-from omnicart_server.db.executor import Executor, InlineConnection
+from omnicart_server.db.executor import AsyncpgConnection, Executor, InlineConnection, asyncpg_of
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:
@@ -69,6 +69,18 @@ _BUMP_HEAD = prepared(
     .returning(customers.c.head_seq)
 )
 _INSERT_EVENT = prepared(insert(events))
+_EVENT_COLUMNS = ("customer_id", "kind", "at", "session_id", "channel", "data")
+_HEAD_BUMPED = _BUMP_HEAD.cte("head")
+_APPEND_AFTER_HEAD = prepared(
+    insert(events)
+    .from_select(
+        ["seq", *_EVENT_COLUMNS],
+        select(_HEAD_BUMPED.c.head_seq, *(bindparam(name, type_=events.c[name].type) for name in _EVENT_COLUMNS)),
+    )
+    .returning(events.c.seq)
+)
+"""PostgreSQL: _BUMP_HEAD and _INSERT_EVENT as one statement, a round trip fewer per event (SQLite allows no UPDATE
+inside WITH)."""
 
 
 class WriteTxn:
@@ -126,18 +138,20 @@ class WriteTxn:
         self, customer_id: str, kind: str, data: dict[str, Any], *, session_id: str | None, channel: str | None
     ) -> Event:
         """Write the next event of the customer's log in this transaction: seq = head + 1, never a gap."""
-        seq = (await self.conn.execute(_BUMP_HEAD, {"customer_id": customer_id})).scalar_one()
-        event = Event(seq=seq, kind=kind, at=self.now, session_id=session_id, channel=channel, data=data)
         row = {
             "customer_id": customer_id,
-            "seq": seq,
             "kind": kind,
             "at": self.now,
             "session_id": session_id,
             "channel": channel,
             "data": msgspec.json.encode(data).decode(),
         }
-        await self.conn.execute(_INSERT_EVENT, row)
+        if self._row_locks:  # PostgreSQL
+            seq = (await self.conn.execute(_APPEND_AFTER_HEAD, row)).scalar_one()
+        else:
+            seq = (await self.conn.execute(_BUMP_HEAD, {"customer_id": customer_id})).scalar_one()
+            await self.conn.execute(_INSERT_EVENT, {**row, "seq": seq})
+        event = Event(seq=seq, kind=kind, at=self.now, session_id=session_id, channel=channel, data=data)
         self.appended.append(CommittedEvent(customer_id, event))
         for hook in self._append_hooks:
             await hook(self, customer_id, event)
@@ -183,10 +197,15 @@ class Writer:
 class RowLockWriter(Writer):
     """PostgreSQL: one transaction per unit, serialized per customer by the row lock."""
 
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._statements = AsyncpgStatements(engine.dialect)
+
     async def run(self, work: Work[T]) -> T:
         assert self._engine is not None
         async with self._engine.begin() as conn:
-            txn = WriteTxn(conn, row_locks=True, append_hooks=self._append_hooks)
+            inline = AsyncpgConnection(conn, await asyncpg_of(conn), self._statements)
+            txn = WriteTxn(inline, row_locks=True, append_hooks=self._append_hooks)
             result = await work(txn)
         self._notify(txn.appended)
         return result
