@@ -115,7 +115,7 @@ class ServerContext:
             writer=writer,
             catalog=catalog,
             sessions=sessions,
-            carts=CartService(writer, read_engine, catalog, limits),
+            carts=CartService(writer, point_reader, catalog, limits),
             hub=hub,
             fanout=fanout,
             limiter=limiter,

@@ -19,10 +19,10 @@ from omnicart_server.errors import CartLocked, NotFound, VersionConflict, reject
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from omnicart_server.catalog.loader import Catalog
     from omnicart_server.db.executor import Executor
+    from omnicart_server.db.reader import PointReader
     from omnicart_server.db.writer import Writer, WriteTxn
     from omnicart_server.sessions.service import Device
 
@@ -31,7 +31,7 @@ _lines_decoder = msgspec.json.Decoder(list[CartLine])
 _cart_decoder = msgspec.json.Decoder(Cart)
 _encoder = msgspec.json.Encoder()
 # Built once, so each write reuses their cache keys and compiled SQL (see omnicart_server.db.writer).
-_ACTIVE_CART = select(carts).where(carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE)
+_ACTIVE_CART = prepared(select(carts).where(carts.c.customer_id == bindparam("customer_id"), CART_IS_ACTIVE))
 _LOCKED_BY_CHECKOUT = exists().where(transactions.c.customer_id == carts.c.customer_id, transactions.c.locks_cart)
 _CART_COLUMNS_TO_CHANGE = (carts.c.id, carts.c.version, carts.c.currency, carts.c.lines, carts.c.next_line_no)
 """The cart's columns a write builds on; not its times, which it replaces (reading each cost a datetime parse)."""
@@ -109,15 +109,17 @@ async def create_active_cart(txn: WriteTxn, customer_id: str, currency: str) -> 
 class CartService:
     """Reads and changes carts; every change is one event in the customer's log."""
 
-    def __init__(self, writer: Writer, read_engine: AsyncEngine, catalog: Catalog, limits: CartLimits) -> None:
+    def __init__(self, writer: Writer, reader: PointReader, catalog: Catalog, limits: CartLimits) -> None:
         self._writer = writer
-        self._read_engine = read_engine
+        self._reader = reader
         self._catalog = catalog
         self._limits = limits
 
     async def get(self, customer_id: str) -> Cart:
-        async with self._read_engine.connect() as conn:
-            return cart_from_row(await active_cart_row(conn, customer_id))
+        row = await self._reader.one_or_none(_ACTIVE_CART, {"customer_id": customer_id})
+        if row is None:
+            raise _no_active_cart()
+        return cart_from_row(row)
 
     async def apply(self, device: Device, request: CartOpsRequest, idempotency_key: str | None) -> tuple[Cart, bool]:
         """Apply the batch once; return the cart and whether this answer is a replay of an earlier one."""
