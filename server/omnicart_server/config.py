@@ -33,9 +33,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_pool_size: Annotated[int, msgspec.Meta(ge=2)] = 32
     """Redis connections per process for each client (fan-out, rate limits); the live-stream subscription holds
     one. Work beyond them waits for a free one instead of failing."""
-    db_pool_size: int = 10
-    """PostgreSQL connections per process (and as many again in overflow): keep workers x 2 x this under the
-    server's max_connections."""
+    db_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 20
+    """PostgreSQL connections per process, opened as needed and kept; requests beyond them wait for a free one. Keep
+    workers x this under the server's max_connections."""
     catalog: str | None = None
     """Path of a catalog JSON file; None serves the bundled demo catalog."""
     workers: int = 1
