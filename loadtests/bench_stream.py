@@ -823,17 +823,21 @@ def stream_round(
 
 @dataclass(frozen=True)
 class CollectorPauses:
-    """A server's garbage-collector pauses (omnicart_gc_pause_seconds), summed over generations."""
+    """A server's garbage-collector pauses (omnicart_gc_pause_seconds): the long ones by generation, all as time."""
 
-    long: int
-    """Pauses over LONG_PAUSE, a bucket bound of the histogram."""
+    long: dict[str, int]
+    """Pauses over LONG_PAUSE (a bucket bound of the histogram), by generation ("0", "1", "2")."""
     seconds: float
 
     def __sub__(self, earlier: CollectorPauses) -> CollectorPauses:
-        return CollectorPauses(self.long - earlier.long, self.seconds - earlier.seconds)
+        long = {gen: count - earlier.long.get(gen, 0) for gen, count in self.long.items()}
+        return CollectorPauses(long, self.seconds - earlier.seconds)
 
     def text(self) -> str:
-        return f"GC pauses over {LONG_PAUSE * 1000:.0f} ms: {self.long}, {ms(self.seconds)} ms paused in all"
+        by_generation = ", ".join(f"generation {gen}: {count}" for gen, count in sorted(self.long.items()) if count)
+        detail = f" ({by_generation})" if by_generation else ""
+        count = sum(self.long.values())
+        return f"GC pauses over {LONG_PAUSE * 1000:.0f} ms: {count}{detail}, {ms(self.seconds)} ms paused in all"
 
 
 LONG_PAUSE = 0.01
@@ -847,20 +851,25 @@ def collector_pauses(base_url: str) -> CollectorPauses | None:
         return None
     if response.status_code != 200:
         return None
-    total = short = seconds = 0.0
+    total: Counter[str] = Counter()
+    short: Counter[str] = Counter()
+    seconds = 0.0
     found = False
     for family in text_string_to_metric_families(response.text):
         if family.name != "omnicart_gc_pause_seconds":
             continue
         found = True
         for sample in family.samples:
+            generation = sample.labels.get("generation", "?")
             if sample.name.endswith("_count"):
-                total += sample.value
+                total[generation] += round(sample.value)
             elif sample.name.endswith("_sum"):
                 seconds += sample.value
             elif sample.name.endswith("_bucket") and float(sample.labels["le"]) == LONG_PAUSE:
-                short += sample.value
-    return CollectorPauses(round(total - short), seconds) if found else None
+                short[generation] += round(sample.value)
+    if not found:
+        return None
+    return CollectorPauses({gen: total[gen] - short[gen] for gen in total}, seconds)
 
 
 @dataclass
