@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     db_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 20
     """PostgreSQL connections per process, opened as needed and kept; requests beyond them wait for a free one. Keep
     workers x this under the server's max_connections."""
+    db_pool_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """How long a request waits for a free PostgreSQL connection before it is answered 503 with Retry-After."""
     catalog: str | None = None
     """Path of a catalog JSON file; None serves the bundled demo catalog."""
     workers: int = 1

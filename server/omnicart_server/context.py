@@ -73,7 +73,9 @@ class ServerContext:
             },
         )
         catalog = load_catalog(settings.catalog)
-        write_engine, read_engine = create_engines(settings.db_url, settings.db_pool_size)
+        write_engine, read_engine = create_engines(
+            settings.db_url, settings.db_pool_size, settings.db_pool_timeout_seconds
+        )
         writer = create_writer(write_engine, settings.db_url)
         hub = Hub(settings.max_sockets_per_customer)
         fanout: FanOut = (

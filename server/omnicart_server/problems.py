@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from omnicart.protocol.problems import ErrorCode, Problem
 from omnicart_server.errors import OmnicartError
@@ -124,6 +125,13 @@ def _from_database_down(exc: Exception) -> ProblemDetailsException:
     return problem(503, ErrorCode.NOT_READY, "Service unavailable", detail, {"Retry-After": "1"})
 
 
+def _from_pool_exhausted(exc: PoolTimeout) -> ProblemDetailsException:
+    """Every database connection of this process stayed busy for OMNICART_DB_POOL_TIMEOUT_SECONDS: retryable."""
+    logger.warning("no database connection came free: %s", exc)
+    detail = "The server is too busy to take this request; retry shortly (with the same Idempotency-Key for a write)."
+    return problem(503, ErrorCode.NOT_READY, "Service unavailable", detail, {"Retry-After": "1"})
+
+
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     logger.error("unhandled error", exc_info=exc)
     return problem(
@@ -146,6 +154,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 msgspec.DecodeError: _from_body_decoding,
                 RecursionError: _from_nesting,
                 DBAPIError: _from_database_error,
+                PoolTimeout: _from_pool_exhausted,
                 OSError: _from_database_down,
                 Exception: _from_unexpected,
             },

@@ -45,8 +45,11 @@ def is_sqlite_url(db_url: str) -> bool:
     return db_url.startswith("sqlite")
 
 
-def create_engines(db_url: str, pool_size: int = 20) -> tuple[AsyncEngine, AsyncEngine]:
-    """Return (write engine, read engine); on PostgreSQL both are one pool of up to `pool_size` kept connections."""
+def create_engines(db_url: str, pool_size: int = 20, pool_timeout: float = 5.0) -> tuple[AsyncEngine, AsyncEngine]:
+    """Return (write engine, read engine); on PostgreSQL both are one pool of up to `pool_size` kept connections.
+
+    A checkout that waits past `pool_timeout` seconds raises sqlalchemy.exc.TimeoutError (answered 503).
+    """
     if is_sqlite_url(db_url):
         write = create_async_engine(db_url, pool_size=1, max_overflow=0)
         # Kept connections only: overflow connections are closed after each use, and reopening them cost 30 % of
@@ -57,7 +60,7 @@ def create_engines(db_url: str, pool_size: int = 20) -> tuple[AsyncEngine, Async
         return write, read
     # No overflow: SQLAlchemy closes an overflow connection when it comes back to a full pool, so any load past
     # pool_size opened a new PostgreSQL backend per request (BENCHMARKS.md, issue 8); past it, requests wait.
-    engine = create_async_engine(db_url, pool_size=pool_size, max_overflow=0)
+    engine = create_async_engine(db_url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
     _hand_out_open_connections(engine.sync_engine)
     return engine, engine
 
