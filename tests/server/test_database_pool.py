@@ -28,7 +28,12 @@ pytestmark = pytest.mark.postgres
 def one_connection_server(
     postgres_databases: PostgresDatabases, catalog_file: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[ServerProcess]:
-    env = {"OMNICART_DB_POOL_SIZE": "1", "OMNICART_DB_POOL_TIMEOUT_SECONDS": "1"}
+    # Background jobs would take the one connection too; hourly, they stay out of the way.
+    env = {
+        "OMNICART_DB_POOL_SIZE": "1",
+        "OMNICART_DB_POOL_TIMEOUT_SECONDS": "1",
+        "OMNICART_JOBS_INTERVAL_SECONDS": "3600",
+    }
     server = ServerProcess(postgres_databases.new(), tmp_path / "server.log", env=env, catalog=catalog_file)
     track_server(request, server)
     server.start()

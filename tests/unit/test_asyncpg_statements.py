@@ -5,14 +5,16 @@ A real PostgreSQL (tests.support.databases); the table and statements are those 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy import update as update_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
 
 from omnicart_server.db.driver import AsyncpgStatements, prepared
 from omnicart_server.db.executor import AsyncpgConnection, asyncpg_of
@@ -76,7 +78,7 @@ async def test_driver_errors_are_sqlalchemy_errors(engine: AsyncEngine) -> None:
 
 
 async def test_a_lost_connection_is_reported_as_invalidated(engine: AsyncEngine) -> None:
-    """So the error handlers answer 503 and the pool replaces the connection (db/engine.py)."""
+    """So the error handlers answer 503 (problems.py)."""
     statements = AsyncpgStatements(engine.dialect)
     async with engine.connect() as connection:
         driver = await asyncpg_of(connection)
@@ -90,14 +92,29 @@ async def test_a_lost_connection_is_reported_as_invalidated(engine: AsyncEngine)
     assert raised.value.connection_invalidated
 
 
-async def test_every_statement_of_a_write_is_inside_its_transaction(engine: AsyncEngine) -> None:
-    """A prepared statement that comes first still runs in the transaction: rolled back, nothing stays."""
-    statements = AsyncpgStatements(engine.dialect)
+class CountedStatements(AsyncpgStatements):
+    """Counts the statements that ran on the driver, not through SQLAlchemy."""
+
+    runs = 0
+
+    async def run(self, driver: asyncpg.Connection, statement: Executable, parameters: Mapping[str, Any]) -> Any:
+        self.runs += 1
+        return await super().run(driver, statement, parameters)
+
+
+async def test_a_write_runs_its_prepared_statements_on_the_driver_inside_its_transaction(engine: AsyncEngine) -> None:
+    """The first goes through SQLAlchemy (which sends BEGIN with it), the rest on the driver, all in the transaction.
+
+    Rolled back, nothing stays: none of them ran on its own.
+    """
+    statements = CountedStatements(engine.dialect)
     async with engine.connect() as connection:
         transaction = await connection.begin()
         write = AsyncpgConnection(connection, await asyncpg_of(connection), statements)
         await write.execute(INSERT, a_thing("a"))
+        assert statements.runs == 0
         await write.execute(INSERT, a_thing("b"))
         assert (await write.execute(BUMP, {"thing": "b"})).scalar_one() == 2
+        assert statements.runs == 2
         await transaction.rollback()
     assert await count_of_things(engine) == 0

@@ -71,7 +71,7 @@ def _hand_out_open_connections(engine: Engine) -> None:
     A connection the server closed (a restart, a failover, an idle timeout) is known closed as soon as the loop has
     read its end: a check that costs nothing, where pool_pre_ping cost a round trip on every checkout (a cart write
     sent 20 messages to PostgreSQL with it, 12.4 without; BENCHMARKS.md). A connection lost without a word fails
-    its request with a 503, and SQLAlchemy then renews the whole pool. tests/durability/test_postgres_outage.py
+    its request with a 503, and is dropped at its next checkout. tests/durability/test_postgres_outage.py
     crashes PostgreSQL under a server to prove it.
     """
 

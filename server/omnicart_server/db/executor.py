@@ -27,7 +27,7 @@ _EMPTY: Mapping[str, Any] = {}
 
 
 class Executor(Protocol):
-    """A connection inside a transaction: the SQLite writer's InlineConnection, or PostgreSQL's AsyncpgConnection."""
+    """A connection inside a transaction: a writer's InlineConnection or AsyncpgConnection, or an AsyncConnection."""
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Rows: ...
 
@@ -114,7 +114,7 @@ class AsyncpgConnection:
         if self._in_transaction and is_prepared(statement):
             return await self._statements.run(self._driver, statement, parameters or _EMPTY)
         result = await self._connection.execute(statement, parameters)
-        self._in_transaction = False
+        self._in_transaction = True
         return result
 
     def begin_nested(self) -> AbstractAsyncContextManager[Any]:
