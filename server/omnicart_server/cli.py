@@ -127,7 +127,7 @@ def _create_key(settings: Settings, name: str, scopes: list[str]) -> int:
         _migrate(settings)
 
     async def create() -> tuple[str, str]:
-        write_engine, read_engine = create_engines(settings.db_url)
+        write_engine, read_engine = create_engines(settings)
         try:
             async with write_engine.begin() as conn:
                 return await create_api_key(conn, name, scopes)

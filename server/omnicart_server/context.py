@@ -73,9 +73,7 @@ class ServerContext:
             },
         )
         catalog = load_catalog(settings.catalog)
-        write_engine, read_engine = create_engines(
-            settings.db_url, settings.db_pool_size, settings.db_pool_timeout_seconds
-        )
+        write_engine, read_engine = create_engines(settings)
         writer = create_writer(write_engine, settings.db_url)
         hub = Hub(settings.max_sockets_per_customer)
         fanout: FanOut = (

@@ -121,14 +121,17 @@ def _from_database_down(exc: Exception) -> ProblemDetailsException:
     Nothing else in a request opens a socket, so an OSError is the database.
     """
     logger.warning("database unavailable: %r", getattr(exc, "orig", None) or exc)
-    detail = "The database is unavailable right now; retry shortly (with the same Idempotency-Key for a write)."
-    return problem(503, ErrorCode.NOT_READY, "Service unavailable", detail, {"Retry-After": "1"})
+    return _retry_shortly("The database is unavailable right now")
 
 
 def _from_pool_exhausted(exc: PoolTimeout) -> ProblemDetailsException:
     """Every database connection of this process stayed busy for OMNICART_DB_POOL_TIMEOUT_SECONDS: retryable."""
     logger.warning("no database connection came free: %s", exc)
-    detail = "The server is too busy to take this request; retry shortly (with the same Idempotency-Key for a write)."
+    return _retry_shortly("The server is too busy to take this request")
+
+
+def _retry_shortly(why: str) -> ProblemDetailsException:
+    detail = f"{why}; retry shortly (with the same Idempotency-Key for a write)."
     return problem(503, ErrorCode.NOT_READY, "Service unavailable", detail, {"Retry-After": "1"})
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from omnicart_server.db.checkpoint import WRITER_AUTOCHECKPOINT_PAGES
+
+if TYPE_CHECKING:
+    from omnicart_server.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -45,11 +48,12 @@ def is_sqlite_url(db_url: str) -> bool:
     return db_url.startswith("sqlite")
 
 
-def create_engines(db_url: str, pool_size: int = 20, pool_timeout: float = 5.0) -> tuple[AsyncEngine, AsyncEngine]:
-    """Return (write engine, read engine); on PostgreSQL both are one pool of up to `pool_size` kept connections.
+def create_engines(settings: Settings) -> tuple[AsyncEngine, AsyncEngine]:
+    """Return (write engine, read engine); on PostgreSQL both are one pool of up to `db_pool_size` kept connections.
 
-    A checkout that waits past `pool_timeout` seconds raises sqlalchemy.exc.TimeoutError (answered 503).
+    A checkout that waits past `db_pool_timeout_seconds` raises sqlalchemy.exc.TimeoutError (answered 503).
     """
+    db_url = settings.db_url
     if is_sqlite_url(db_url):
         write = create_async_engine(db_url, pool_size=1, max_overflow=0)
         # Kept connections only: overflow connections are closed after each use, and reopening them cost 30 % of
@@ -60,7 +64,9 @@ def create_engines(db_url: str, pool_size: int = 20, pool_timeout: float = 5.0) 
         return write, read
     # No overflow: SQLAlchemy closes an overflow connection when it comes back to a full pool, so any load past
     # pool_size opened a new PostgreSQL backend per request (BENCHMARKS.md, issue 8); past it, requests wait.
-    engine = create_async_engine(db_url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
+    engine = create_async_engine(
+        db_url, pool_size=settings.db_pool_size, max_overflow=0, pool_timeout=settings.db_pool_timeout_seconds
+    )
     _hand_out_open_connections(engine.sync_engine)
     return engine, engine
 

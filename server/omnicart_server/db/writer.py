@@ -150,7 +150,8 @@ class WriteTxn:
             seq = (await self.conn.execute(_APPEND_AFTER_HEAD, row)).scalar_one()
         else:
             seq = (await self.conn.execute(_BUMP_HEAD, {"customer_id": customer_id})).scalar_one()
-            await self.conn.execute(_INSERT_EVENT, {**row, "seq": seq})
+            row["seq"] = seq
+            await self.conn.execute(_INSERT_EVENT, row)
         event = Event(seq=seq, kind=kind, at=self.now, session_id=session_id, channel=channel, data=data)
         self.appended.append(CommittedEvent(customer_id, event))
         for hook in self._append_hooks:
