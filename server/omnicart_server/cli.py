@@ -110,11 +110,10 @@ def _serve(settings: Settings) -> int:
         access_log=settings.access_log,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws="omnicart_server.stream.keepalive:SweptKeepaliveProtocol",
         timeout_graceful_shutdown=10,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
-        ws_ping_timeout=settings.ws_ping_interval_seconds,
     )
     return 0
 

@@ -96,7 +96,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """How carts merge when an anonymous customer logs in as a known one (omnicart.protocol.MergeStrategy)."""
     hello_timeout_seconds: float = 10.0
     ws_ping_interval_seconds: float = 20.0
-    """WebSocket pings find dead peers; one unanswered for as long again closes the socket."""
+    """WebSocket pings find dead peers; one unanswered for as long again closes the socket (1011). One timer per
+    process sends them, a slice of the sockets per tenth of a second (stream/keepalive.py); 0 turns them off."""
     log_level: str = "info"
     gc_young_threshold: Annotated[int, msgspec.Meta(ge=0)] = 20_000
     """Allocations between young-generation collections (CPython's default is 700). With thousands of sockets

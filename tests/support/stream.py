@@ -254,6 +254,11 @@ class StreamClient:
         self._frozen = True
         self._ws.transport.pause_reading()
 
+    def thaw(self) -> None:
+        """Read the TCP connection again after `freeze`: what the server sent meanwhile (a close, say) arrives."""
+        self._frozen = False
+        self._ws.transport.resume_reading()
+
     async def _read(self) -> None:
         try:
             while True:

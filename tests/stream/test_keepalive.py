@@ -1,0 +1,79 @@
+"""Keepalive: the server pings every socket once per interval and fails the ones that stop answering.
+
+The pings go out from one timer per process that visits the sockets bucket by bucket (stream/keepalive.py), so
+these tests open more sockets than one bucket holds: every bucket must be visited, each socket pinged, and only
+the silent ones dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.support.server import ServerProcess, StartServer
+from tests.support.stream import StreamClient, wait_until
+from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice
+
+INTERVAL = 1.0
+"""Seconds between pings on the test server: 10 buckets, a tenth of a second apart."""
+SOCKETS = 15
+
+
+def _connections(server: ServerProcess) -> int:
+    """The server's own count of live WebSocket connections (`omnicart_stream_connections` on /metrics)."""
+    text = httpx.get(f"{server.url}/metrics").text
+    line = next(line for line in text.splitlines() if line.startswith("omnicart_stream_connections "))
+    return int(float(line.split()[1]))
+
+
+@pytest.fixture
+async def pinged_server(start_server: StartServer) -> ServerProcess:
+    return start_server(env={"OMNICART_WS_PING_INTERVAL_SECONDS": str(INTERVAL)})
+
+
+async def _open(server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream) -> StreamClient:
+    device = await stream_device(server, device="till")
+    stream = await connect_stream(server, device.session_token, name=device.device)
+    await stream.wait_for_welcome()
+    return stream
+
+
+async def test_only_the_sockets_that_stop_answering_pings_are_dropped(
+    pinged_server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """Of 15 sockets over 10 buckets, the 5 that hang are failed with 1011; the others outlive several rounds."""
+    streams = [await _open(pinged_server, stream_device, connect_stream) for _ in range(SOCKETS)]
+    hung, answering = streams[::3], [stream for index, stream in enumerate(streams) if index % 3]
+    for stream in hung:
+        stream.freeze()
+
+    await wait_until(
+        lambda: _connections(pinged_server) == len(answering),
+        timeout=10 * INTERVAL,
+        interval=0.1,
+        message=f"the server holding only the {len(answering)} answering sockets",
+    )
+    await asyncio.sleep(3 * INTERVAL)  # three more rounds of pings, each answered
+    assert _connections(pinged_server) == len(answering)
+    assert not any(stream.closed for stream in answering), [str(s) for s in answering if s.closed]
+
+    for stream in hung:
+        stream.thaw()
+    codes = [await stream.wait_closed() for stream in hung]
+    assert codes == [1011] * len(hung), [stream.close_reason for stream in hung]
+    assert {stream.close_reason for stream in hung} == {"keepalive ping timeout"}
+
+
+async def test_an_unpinged_server_keeps_idle_sockets(
+    start_server: StartServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """With pings off (interval 0) a hung socket is not failed: nothing visits it."""
+    server = start_server(env={"OMNICART_WS_PING_INTERVAL_SECONDS": "0"})
+    hung = await _open(server, stream_device, connect_stream)
+    hung.freeze()
+    await asyncio.sleep(3 * INTERVAL)
+    assert _connections(server) == 1
+    hung.thaw()
+    assert not hung.closed
