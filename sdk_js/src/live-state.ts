@@ -63,6 +63,7 @@ export class LiveState {
       case "event":
         return this.applyEvent(frame);
       case "refreshed":
+      case "pong":
         return [];
     }
   }

@@ -10,12 +10,25 @@
  * from there the copy is live. On a close (omnicart.protocol CloseCode): TOKEN_REJECTED reopens the session through
  * the customer token and reconnects; CUSTOMER_MERGED starts over; BAD_FRAME stops for good (StreamError); anything
  * else backs off (full jitter, 0.5 s to 20 s, as centrifuge-js) and resumes from the last seq held.
+ *
+ * A browser never shows the app the WebSocket protocol's pings, and a connection whose network went away without a
+ * close (a phone leaving Wi-Fi, a NAT forgetting the mapping) stays open as long as the app sends nothing. So after
+ * `probeAfterMs` without a frame the stream sends `ping`; if nothing arrives within `deadAfterMs` it drops the
+ * connection and resumes on a new one like after any drop.
  */
 import { backoff, nextDelay, sleep } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { AuthError, StreamError, TransportError } from "./errors.js";
 import { type Change, ConnectionState, GapDetected, LiveState } from "./live-state.js";
-import { type Cart, CloseCode, type Hello, type PresenceSession, type Refresh, type ServerFrame } from "./protocol.js";
+import {
+  type Cart,
+  CloseCode,
+  type Hello,
+  type Ping,
+  type PresenceSession,
+  type Refresh,
+  type ServerFrame,
+} from "./protocol.js";
 
 /** The part of the browser WebSocket API the stream uses (the global one, `ws` on Node, React Native's). */
 export interface WebSocketLike {
@@ -47,6 +60,10 @@ export interface StreamOwner {
 export interface LiveOptions {
   /** How often to ask for a fresh session token in-band, in ms. Default: 600000 (10 minutes). */
   refreshEveryMs?: number;
+  /** After this long without a frame from the server, ask it for a `pong`, in ms. Default: 25000. */
+  probeAfterMs?: number;
+  /** Then wait this long for any frame before resuming on a new connection, in ms. Default: 10000. */
+  deadAfterMs?: number;
 }
 
 export interface LiveEvents {
@@ -55,6 +72,7 @@ export interface LiveEvents {
 }
 
 const OPEN = 1;
+const PING: Ping = { type: "ping" };
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 20_000;
 
@@ -73,6 +91,8 @@ export class LiveConnection {
   private readonly emitter = new Emitter<LiveEvents>();
   private readonly waiters = new Set<ReadyWaiter>();
   private readonly refreshEveryMs: number;
+  private readonly probeAfterMs: number;
+  private readonly deadAfterMs: number;
   private socket: WebSocketLike | null = null;
   private wake: (() => void) | null = null;
   private stopped = false;
@@ -87,6 +107,8 @@ export class LiveConnection {
     options: LiveOptions = {},
   ) {
     this.refreshEveryMs = options.refreshEveryMs ?? 600_000;
+    this.probeAfterMs = options.probeAfterMs ?? 25_000;
+    this.deadAfterMs = options.deadAfterMs ?? 10_000;
     if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this.onOnline);
     this.run().catch((error: unknown) => {
       // Not a drop the loop knows how to recover from (a malformed base URL, say): stop and say why.
@@ -218,13 +240,26 @@ export class LiveConnection {
       const socket = new this.owner.WebSocket(`${this.owner.baseUrl.replace(/^http/, "ws")}/v1/stream`);
       this.socket = socket;
       let refresher: ReturnType<typeof setInterval> | undefined;
+      let silence: ReturnType<typeof setTimeout> | undefined;
       let ended = false;
       const end = (ending: Ending): void => {
         if (ended) return;
         ended = true;
         clearInterval(refresher);
+        clearTimeout(silence);
         this.socket = null;
         resolve(this.restartRequested ? { kind: "restart" } : ending);
+      };
+      const heard = (): void => {
+        clearTimeout(silence);
+        silence = setTimeout(() => {
+          if (socket.readyState === OPEN) socket.send(JSON.stringify(PING));
+          silence = setTimeout(() => {
+            const reason = `nothing from the server for ${this.probeAfterMs + this.deadAfterMs} ms, even asked`;
+            end({ kind: "closed", code: 1006, reason });
+            socket.close(1000, "resuming on a new connection");
+          }, this.deadAfterMs);
+        }, this.probeAfterMs);
       };
       socket.onopen = () => {
         const hello: Hello = {
@@ -235,9 +270,11 @@ export class LiveConnection {
         };
         socket.send(JSON.stringify(hello));
         refresher = setInterval(() => this.askForToken(socket), this.refreshEveryMs);
+        heard();
       };
       socket.onmessage = (message) => {
         if (ended) return;
+        heard();
         try {
           this.onFrame(JSON.parse(textOf(message.data)) as ServerFrame);
         } catch (error) {

@@ -162,7 +162,7 @@ export interface Clear {
   op: "clear";
 }
 
-export type ClientFrame = Hello | Refresh;
+export type ClientFrame = Hello | Refresh | Ping;
 
 /** WebSocket close codes of the live stream (4000-4999 is the application range, RFC 6455 §7.4.2). */
 export const CloseCode = {
@@ -517,6 +517,27 @@ export interface Order {
 }
 
 /**
+ * Ask for a `pong`: browsers never show an app the WebSocket protocol's pings.
+ *
+ * A browser client that has heard nothing for a while asks, and takes a connection that stays silent for dead
+ * (a network gone without a close).
+ *
+ * Sent by clients.
+ */
+export interface Ping {
+  type: "ping";
+}
+
+/**
+ * The answer to a client `ping`: the connection carries frames both ways.
+ *
+ * Sent by the server.
+ */
+export interface Pong {
+  type: "pong";
+}
+
+/**
  * The customer's devices connected right now (ephemeral: not in the log).
  *
  * Sent by the server.
@@ -588,7 +609,7 @@ export interface RemoveItem {
   line_id: string;
 }
 
-export type ServerFrame = Welcome | Snapshot | Event | Presence | Refreshed;
+export type ServerFrame = Welcome | Snapshot | Event | Presence | Refreshed | Pong;
 
 /**
  * The tokens a device keeps: the customer token to hand on, the session token to authorize itself.

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import WebSocket from "ws";
 import { nextChange, openDevice, quantities, waitFor } from "./devices.mjs";
+import { startProxy } from "./proxy.mjs";
 import { startServer } from "./server.mjs";
 
 let server;
@@ -95,6 +97,46 @@ test("after a server restart the stream reconnects and resumes from the last seq
     assert.equal(live.lastSeq, (await phone.events()).head);
     assert.deepEqual(states.slice(0, 2), ["live", "offline"]);
     assert.equal(states.at(-1), "live");
+  } finally {
+    live.close();
+  }
+});
+
+test("a connection whose network went silent is dropped and resumed, and nothing is missed", async () => {
+  const proxy = await startProxy(server);
+  const laptop = await openDevice(server, "web", "laptop");
+  const phone = await openDevice(proxy, "mobile", "phone", { customerToken: laptop.credentials.customerToken });
+  const live = phone.live({ probeAfterMs: 200, deadAfterMs: 300 });
+  const states = [];
+  live.on("change", (change) => change.kind === "state" && states.push(change.state));
+  try {
+    await live.ready();
+    proxy.silenceOpenConnections();
+    await laptop.cart.add("JACKET-RAIN", 1);
+    await waitFor(() => quantities(live.cart)["JACKET-RAIN"] === 1, "the add to reach the phone on a new connection");
+    assert.deepEqual(states, ["live", "offline", "connecting", "live"]);
+  } finally {
+    live.close();
+    proxy.close();
+  }
+});
+
+test("a quiet but healthy connection answers its pings and stays live", async () => {
+  let pongs = 0;
+  class CountingWebSocket extends WebSocket {
+    constructor(url) {
+      super(url);
+      this.addEventListener("message", (message) => JSON.parse(String(message.data)).type === "pong" && pongs++);
+    }
+  }
+  const kiosk = await openDevice(server, "kiosk", "kiosk-9", { WebSocket: CountingWebSocket });
+  const live = kiosk.live({ probeAfterMs: 50, deadAfterMs: 5_000 });
+  const states = [];
+  live.on("change", (change) => change.kind === "state" && states.push(change.state));
+  try {
+    await live.ready();
+    await waitFor(() => pongs >= 5, "five pongs");
+    assert.deepEqual(states, ["live"]);
   } finally {
     live.close();
   }

@@ -1,5 +1,7 @@
 """Keepalive: the server pings every socket once per interval and fails the ones that stop answering.
 
+A client that cannot see those pings (a browser) sends its own `ping` frame and gets a `pong`.
+
 The pings go out from one timer per process that visits the sockets bucket by bucket (stream/keepalive.py), so
 these tests open more sockets than one bucket holds: every bucket must be visited, each socket pinged, and only
 the silent ones dropped.
@@ -77,3 +79,17 @@ async def test_an_unpinged_server_keeps_idle_sockets(
     assert _connections(server) == 1
     hung.thaw()
     assert not hung.closed
+
+
+async def test_a_client_ping_is_answered_with_a_pong(
+    server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """A browser cannot see protocol pings, so it asks with a `ping` frame; each gets a `pong`, in order."""
+    device = await stream_device()
+    stream = await connect_stream(server, device.session_token)
+    await stream.wait_for_type("presence")
+    for _ in range(3):
+        await stream.send_json({"type": "ping"})
+    await wait_until(lambda: len(stream.of_type("pong")) == 3, timeout=10, message="three pongs")
+    assert stream.of_type("pong") == [{"type": "pong"}] * 3
+    assert not stream.closed

@@ -31,6 +31,8 @@ from omnicart.protocol.sessions import KNOWN_CHANNELS, CreateSession, DeviceSess
 from omnicart.protocol.stream import (
     ClientFrame,
     Hello,
+    Ping,
+    Pong,
     Presence,
     PresenceSession,
     Refresh,
@@ -97,6 +99,8 @@ __all__ = [
     "MergeStrategy",
     "OpenByIdentity",
     "Order",
+    "Ping",
+    "Pong",
     "Presence",
     "PresenceSession",
     "Problem",

@@ -1,7 +1,8 @@
 """Frames of the live stream at /v1/stream: JSON text frames, tagged by `type`.
 
 A connection goes:  connect -> client `hello` -> server `welcome` -> (`snapshot`)? -> `event`* in seq order, live,
-with `presence` frames whenever the customer's devices come or go and `refreshed` after a client `refresh`.
+with `presence` frames whenever the customer's devices come or go, `refreshed` after a client `refresh` and `pong`
+after a client `ping`.
 Only `event` frames carry a seq; a client keeps the last seq it applied and resumes with `hello.since` = that seq.
 """
 
@@ -31,7 +32,15 @@ class Refresh(ClientMessage, tag_field="type", tag="refresh", frozen=True):
     """Ask for a fresh session token without reconnecting (long-lived kiosks and tills)."""
 
 
-ClientFrame = Hello | Refresh
+class Ping(ClientMessage, tag_field="type", tag="ping", frozen=True):
+    """Ask for a `pong`: browsers never show an app the WebSocket protocol's pings.
+
+    A browser client that has heard nothing for a while asks, and takes a connection that stays silent for dead
+    (a network gone without a close).
+    """
+
+
+ClientFrame = Hello | Refresh | Ping
 
 
 class Welcome(ServerMessage, tag_field="type", tag="welcome", frozen=True):
@@ -76,4 +85,8 @@ class Refreshed(ServerMessage, tag_field="type", tag="refreshed", frozen=True):
     expires_at: datetime
 
 
-ServerFrame = Welcome | Snapshot | Event | Presence | Refreshed
+class Pong(ServerMessage, tag_field="type", tag="pong", frozen=True):
+    """The answer to a client `ping`: the connection carries frames both ways."""
+
+
+ServerFrame = Welcome | Snapshot | Event | Presence | Refreshed | Pong

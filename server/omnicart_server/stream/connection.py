@@ -19,7 +19,18 @@ from litestar.exceptions import WebSocketDisconnect
 
 from omnicart.protocol.events import Event, EventKind
 from omnicart.protocol.problems import CloseCode
-from omnicart.protocol.stream import ClientFrame, Hello, Presence, Refresh, Refreshed, ServerFrame, Snapshot, Welcome
+from omnicart.protocol.stream import (
+    ClientFrame,
+    Hello,
+    Ping,
+    Pong,
+    Presence,
+    Refresh,
+    Refreshed,
+    ServerFrame,
+    Snapshot,
+    Welcome,
+)
 from omnicart_server.errors import OmnicartError
 from omnicart_server.events.log import read_events
 from omnicart_server.metrics import SLOW_CONSUMERS_CUT
@@ -43,7 +54,8 @@ class _PresenceChanged:
 
 
 _PRESENCE_CHANGED = _PresenceChanged()
-_Item = Event | int | _PresenceChanged | Refreshed
+_PONG = Pong()
+_Item = Event | int | _PresenceChanged | Refreshed | Pong
 
 
 class StreamConnection:
@@ -149,7 +161,7 @@ class StreamConnection:
             elif isinstance(item, int):
                 if item > self._last:
                     await self._replay(until=item)
-            elif isinstance(item, Refreshed):
+            elif isinstance(item, (Refreshed, Pong)):
                 await self._send(item)
             else:
                 await self._send_presence()
@@ -190,7 +202,7 @@ class StreamConnection:
             self.cut(CloseCode.TOKEN_REJECTED, "session revoked")
 
     async def _read(self) -> None:
-        """Client frames after hello: only `refresh`; anything else ends the connection with a reason."""
+        """Client frames after hello: `refresh` and `ping`; anything else ends the connection with a reason."""
         while True:
             try:
                 raw = await self._socket.receive_data(mode="text")
@@ -204,6 +216,9 @@ class StreamConnection:
             if isinstance(frame, Hello):
                 self.cut(CloseCode.BAD_FRAME, "hello was already sent on this connection")
                 return
+            if isinstance(frame, Ping):
+                self._offer(_PONG)
+                continue
             assert isinstance(frame, Refresh)
             try:
                 token, expires_at = await self._sessions.refresh(self.session_id)

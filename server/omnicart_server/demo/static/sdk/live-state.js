@@ -49,6 +49,7 @@ export class LiveState {
             case "event":
                 return this.applyEvent(frame);
             case "refreshed":
+            case "pong":
                 return [];
         }
     }

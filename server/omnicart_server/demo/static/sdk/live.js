@@ -10,13 +10,19 @@
  * from there the copy is live. On a close (omnicart.protocol CloseCode): TOKEN_REJECTED reopens the session through
  * the customer token and reconnects; CUSTOMER_MERGED starts over; BAD_FRAME stops for good (StreamError); anything
  * else backs off (full jitter, 0.5 s to 20 s, as centrifuge-js) and resumes from the last seq held.
+ *
+ * A browser never shows the app the WebSocket protocol's pings, and a connection whose network went away without a
+ * close (a phone leaving Wi-Fi, a NAT forgetting the mapping) stays open as long as the app sends nothing. So after
+ * `probeAfterMs` without a frame the stream sends `ping`; if nothing arrives within `deadAfterMs` it drops the
+ * connection and resumes on a new one like after any drop.
  */
 import { backoff, nextDelay, sleep } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { AuthError, StreamError, TransportError } from "./errors.js";
 import { ConnectionState, GapDetected, LiveState } from "./live-state.js";
-import { CloseCode } from "./protocol.js";
+import { CloseCode, } from "./protocol.js";
 const OPEN = 1;
+const PING = { type: "ping" };
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 20_000;
 /** A local copy of the customer's cart, transactions and presence, kept live until `close()`. */
@@ -27,6 +33,8 @@ export class LiveConnection {
     emitter = new Emitter();
     waiters = new Set();
     refreshEveryMs;
+    probeAfterMs;
+    deadAfterMs;
     socket = null;
     wake = null;
     stopped = false;
@@ -38,6 +46,8 @@ export class LiveConnection {
     constructor(owner, options = {}) {
         this.owner = owner;
         this.refreshEveryMs = options.refreshEveryMs ?? 600_000;
+        this.probeAfterMs = options.probeAfterMs ?? 25_000;
+        this.deadAfterMs = options.deadAfterMs ?? 10_000;
         if (typeof globalThis.addEventListener === "function")
             globalThis.addEventListener("online", this.onOnline);
         this.run().catch((error) => {
@@ -170,14 +180,28 @@ export class LiveConnection {
             const socket = new this.owner.WebSocket(`${this.owner.baseUrl.replace(/^http/, "ws")}/v1/stream`);
             this.socket = socket;
             let refresher;
+            let silence;
             let ended = false;
             const end = (ending) => {
                 if (ended)
                     return;
                 ended = true;
                 clearInterval(refresher);
+                clearTimeout(silence);
                 this.socket = null;
                 resolve(this.restartRequested ? { kind: "restart" } : ending);
+            };
+            const heard = () => {
+                clearTimeout(silence);
+                silence = setTimeout(() => {
+                    if (socket.readyState === OPEN)
+                        socket.send(JSON.stringify(PING));
+                    silence = setTimeout(() => {
+                        const reason = `nothing from the server for ${this.probeAfterMs + this.deadAfterMs} ms, even asked`;
+                        end({ kind: "closed", code: 1006, reason });
+                        socket.close(1000, "resuming on a new connection");
+                    }, this.deadAfterMs);
+                }, this.probeAfterMs);
             };
             socket.onopen = () => {
                 const hello = {
@@ -188,10 +212,12 @@ export class LiveConnection {
                 };
                 socket.send(JSON.stringify(hello));
                 refresher = setInterval(() => this.askForToken(socket), this.refreshEveryMs);
+                heard();
             };
             socket.onmessage = (message) => {
                 if (ended)
                     return;
+                heard();
                 try {
                     this.onFrame(JSON.parse(textOf(message.data)));
                 }
