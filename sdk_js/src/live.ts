@@ -60,7 +60,7 @@ export interface StreamOwner {
 export interface LiveOptions {
   /** How often to ask for a fresh session token in-band, in ms. Default: 600000 (10 minutes). */
   refreshEveryMs?: number;
-  /** After this long without a frame from the server, ask it for a `pong`, in ms. Default: 25000. */
+  /** After this long without a frame from the server, ask it for a `pong`, in ms; 0 never asks. Default: 25000. */
   probeAfterMs?: number;
   /** Then wait this long for any frame before resuming on a new connection, in ms. Default: 10000. */
   deadAfterMs?: number;
@@ -94,6 +94,8 @@ export class LiveConnection {
   private readonly probeAfterMs: number;
   private readonly deadAfterMs: number;
   private socket: WebSocketLike | null = null;
+  /** Ends the current connection attempt and its timers at once (see `drop`). */
+  private endAttempt: ((ending: Ending) => void) | null = null;
   private wake: (() => void) | null = null;
   private stopped = false;
   private restartRequested = false;
@@ -107,8 +109,8 @@ export class LiveConnection {
     options: LiveOptions = {},
   ) {
     this.refreshEveryMs = options.refreshEveryMs ?? 600_000;
-    this.probeAfterMs = options.probeAfterMs ?? 25_000;
-    this.deadAfterMs = options.deadAfterMs ?? 10_000;
+    this.probeAfterMs = positiveDelay(options.probeAfterMs ?? 25_000, "probeAfterMs", true);
+    this.deadAfterMs = positiveDelay(options.deadAfterMs ?? 10_000, "deadAfterMs", false);
     if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this.onOnline);
     this.run().catch((error: unknown) => {
       // Not a drop the loop knows how to recover from (a malformed base URL, say): stop and say why.
@@ -176,7 +178,7 @@ export class LiveConnection {
   reconnect(): void {
     this.restartRequested = true;
     this.wake?.();
-    this.socket?.close(1000, "reconnecting");
+    this.drop("reconnecting");
   }
 
   /** Stop for good: the socket is closed and no reconnect follows. */
@@ -184,7 +186,7 @@ export class LiveConnection {
     if (this.stopped) return;
     this.stopped = true;
     this.wake?.();
-    this.socket?.close(1000, "closed by the app");
+    this.drop("closed by the app");
     this.stop(new StreamError(1000, "closed by the app"));
   }
 
@@ -248,10 +250,14 @@ export class LiveConnection {
         clearInterval(refresher);
         clearTimeout(silence);
         this.socket = null;
+        this.endAttempt = null;
         resolve(this.restartRequested ? { kind: "restart" } : ending);
       };
+      this.endAttempt = end;
+      let probing = false; // once the welcome says the server answers pings (older servers close on one)
       const heard = (): void => {
         clearTimeout(silence);
+        if (!probing) return;
         silence = setTimeout(() => {
           if (socket.readyState === OPEN) socket.send(JSON.stringify(PING));
           silence = setTimeout(() => {
@@ -270,13 +276,14 @@ export class LiveConnection {
         };
         socket.send(JSON.stringify(hello));
         refresher = setInterval(() => this.askForToken(socket), this.refreshEveryMs);
-        heard();
       };
       socket.onmessage = (message) => {
         if (ended) return;
-        heard();
         try {
-          this.onFrame(JSON.parse(textOf(message.data)) as ServerFrame);
+          const frame = JSON.parse(textOf(message.data)) as ServerFrame;
+          if (frame.type === "welcome") probing = frame.answers_ping === true && this.probeAfterMs > 0;
+          heard();
+          this.onFrame(frame);
         } catch (error) {
           // A gap resyncs from the last seq; a frame that is not JSON is a broken connection: back off and resume.
           end(error instanceof GapDetected ? { kind: "gap" } : { kind: "closed", code: 1007, reason: String(error) });
@@ -303,6 +310,12 @@ export class LiveConnection {
       for (const waiter of this.waiters) waiter.resolve();
       this.waiters.clear();
     }
+  }
+
+  /** Close the socket and end its attempt now: on a dead network the close event may come much later, or never. */
+  private drop(reason: string): void {
+    this.socket?.close(1000, reason);
+    this.endAttempt?.({ kind: "closed", code: 1000, reason });
   }
 
   private askForToken(socket: WebSocketLike): void {
@@ -334,6 +347,12 @@ export class LiveConnection {
     this.waiters.clear();
     this.setState(ConnectionState.CLOSED);
   }
+}
+
+/** A delay setTimeout can keep (it turns anything over 2^31 - 1 ms, Infinity included, into 1 ms). */
+function positiveDelay(ms: number, name: string, zeroAllowed: boolean): number {
+  if (Number.isFinite(ms) && ms <= 2_147_483_647 && (ms > 0 || (zeroAllowed && ms === 0))) return ms;
+  throw new RangeError(`${name} must be ${zeroAllowed ? "0 or " : ""}a number of ms from 1 to 2147483647, not ${ms}`);
 }
 
 function textOf(data: unknown): string {

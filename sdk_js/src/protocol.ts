@@ -762,4 +762,6 @@ export interface Welcome {
   head: number;
   /** Identifies this log; a different epoch means start from a snapshot. */
   epoch: string;
+  /** A client `ping` gets a `pong` (servers without this field close on it). */
+  answers_ping: boolean;
 }

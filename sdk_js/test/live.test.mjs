@@ -141,3 +141,38 @@ test("a quiet but healthy connection answers its pings and stays live", async ()
     live.close();
   }
 });
+
+test("against a server whose welcome does not offer pongs, the stream never sends a ping", async () => {
+  let pings = 0;
+  class OlderServerWebSocket extends WebSocket {
+    set onmessage(handler) {
+      super.onmessage = (message) => {
+        const frame = JSON.parse(String(message.data));
+        if (frame.type === "welcome") delete frame.answers_ping; // as a server from before the field answers
+        handler({ data: JSON.stringify(frame) });
+      };
+    }
+    send(data) {
+      if (JSON.parse(data).type === "ping") pings++;
+      super.send(data);
+    }
+  }
+  const kiosk = await openDevice(server, "kiosk", "kiosk-old", { WebSocket: OlderServerWebSocket });
+  const first = kiosk.credentials.sessionToken;
+  const live = kiosk.live({ probeAfterMs: 20, refreshEveryMs: 300 });
+  try {
+    await live.ready();
+    await waitFor(() => kiosk.credentials.sessionToken !== first, "a refreshed token, long after a probe was due");
+    assert.equal(pings, 0);
+    assert.equal(live.state, "live");
+  } finally {
+    live.close();
+  }
+});
+
+test("probe delays setTimeout cannot keep are refused", async () => {
+  const kiosk = await openDevice(server, "kiosk", "kiosk-10");
+  assert.throws(() => kiosk.live({ probeAfterMs: Infinity }), RangeError);
+  assert.throws(() => kiosk.live({ deadAfterMs: 0 }), RangeError);
+  kiosk.live({ probeAfterMs: 0 }).close(); // 0: never probe
+});

@@ -97,7 +97,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     hello_timeout_seconds: float = 10.0
     ws_ping_interval_seconds: float = 20.0
     """WebSocket pings find dead peers; one unanswered for as long again closes the socket (1011). One timer per
-    process sends them, a slice of the sockets per tenth of a second (stream/keepalive.py); 0 turns them off."""
+    process sends them, a slice of the sockets at a time (stream/keepalive.py); 0 turns them off."""
     log_level: str = "info"
     gc_young_threshold: Annotated[int, msgspec.Meta(ge=0)] = 20_000
     """Allocations between young-generation collections (CPython's default is 700). With thousands of sockets

@@ -52,6 +52,9 @@ class Welcome(ServerMessage, tag_field="type", tag="welcome", frozen=True):
     epoch: Annotated[
         str, msgspec.Meta(description="Identifies this log; a different epoch means start from a snapshot.")
     ]
+    answers_ping: Annotated[
+        bool, msgspec.Meta(description="A client `ping` gets a `pong` (servers without this field close on it).")
+    ] = False
 
 
 class Snapshot(ServerMessage, tag_field="type", tag="snapshot", frozen=True):

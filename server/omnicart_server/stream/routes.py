@@ -52,7 +52,9 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
             # The log cannot bring this client up to date (its seq is from another log, or past retention):
             # send the state instead; the cart is read after the head, so events after `head` only move it forward.
             snapshot = Snapshot(head=head, epoch=epoch, cart=await ctx.carts.get(device.customer_id))
-        welcome = Welcome(session_id=device.session_id, customer_id=device.customer_id, head=head, epoch=epoch)
+        welcome = Welcome(
+            session_id=device.session_id, customer_id=device.customer_id, head=head, epoch=epoch, answers_ping=True
+        )
         await connection.run(welcome, snapshot)
     finally:
         ctx.hub.remove(connection)

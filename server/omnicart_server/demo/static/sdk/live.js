@@ -36,6 +36,8 @@ export class LiveConnection {
     probeAfterMs;
     deadAfterMs;
     socket = null;
+    /** Ends the current connection attempt and its timers at once (see `drop`). */
+    endAttempt = null;
     wake = null;
     stopped = false;
     restartRequested = false;
@@ -46,8 +48,8 @@ export class LiveConnection {
     constructor(owner, options = {}) {
         this.owner = owner;
         this.refreshEveryMs = options.refreshEveryMs ?? 600_000;
-        this.probeAfterMs = options.probeAfterMs ?? 25_000;
-        this.deadAfterMs = options.deadAfterMs ?? 10_000;
+        this.probeAfterMs = positiveDelay(options.probeAfterMs ?? 25_000, "probeAfterMs", true);
+        this.deadAfterMs = positiveDelay(options.deadAfterMs ?? 10_000, "deadAfterMs", false);
         if (typeof globalThis.addEventListener === "function")
             globalThis.addEventListener("online", this.onOnline);
         this.run().catch((error) => {
@@ -110,7 +112,7 @@ export class LiveConnection {
     reconnect() {
         this.restartRequested = true;
         this.wake?.();
-        this.socket?.close(1000, "reconnecting");
+        this.drop("reconnecting");
     }
     /** Stop for good: the socket is closed and no reconnect follows. */
     close() {
@@ -118,7 +120,7 @@ export class LiveConnection {
             return;
         this.stopped = true;
         this.wake?.();
-        this.socket?.close(1000, "closed by the app");
+        this.drop("closed by the app");
         this.stop(new StreamError(1000, "closed by the app"));
     }
     async run() {
@@ -189,10 +191,15 @@ export class LiveConnection {
                 clearInterval(refresher);
                 clearTimeout(silence);
                 this.socket = null;
+                this.endAttempt = null;
                 resolve(this.restartRequested ? { kind: "restart" } : ending);
             };
+            this.endAttempt = end;
+            let probing = false; // once the welcome says the server answers pings (older servers close on one)
             const heard = () => {
                 clearTimeout(silence);
+                if (!probing)
+                    return;
                 silence = setTimeout(() => {
                     if (socket.readyState === OPEN)
                         socket.send(JSON.stringify(PING));
@@ -212,14 +219,16 @@ export class LiveConnection {
                 };
                 socket.send(JSON.stringify(hello));
                 refresher = setInterval(() => this.askForToken(socket), this.refreshEveryMs);
-                heard();
             };
             socket.onmessage = (message) => {
                 if (ended)
                     return;
-                heard();
                 try {
-                    this.onFrame(JSON.parse(textOf(message.data)));
+                    const frame = JSON.parse(textOf(message.data));
+                    if (frame.type === "welcome")
+                        probing = frame.answers_ping === true && this.probeAfterMs > 0;
+                    heard();
+                    this.onFrame(frame);
                 }
                 catch (error) {
                     // A gap resyncs from the last seq; a frame that is not JSON is a broken connection: back off and resume.
@@ -248,6 +257,11 @@ export class LiveConnection {
                 waiter.resolve();
             this.waiters.clear();
         }
+    }
+    /** Close the socket and end its attempt now: on a dead network the close event may come much later, or never. */
+    drop(reason) {
+        this.socket?.close(1000, reason);
+        this.endAttempt?.({ kind: "closed", code: 1000, reason });
     }
     askForToken(socket) {
         if (socket.readyState !== OPEN)
@@ -279,6 +293,12 @@ export class LiveConnection {
         this.waiters.clear();
         this.setState(ConnectionState.CLOSED);
     }
+}
+/** A delay setTimeout can keep (it turns anything over 2^31 - 1 ms, Infinity included, into 1 ms). */
+function positiveDelay(ms, name, zeroAllowed) {
+    if (Number.isFinite(ms) && ms <= 2_147_483_647 && (ms > 0 || (zeroAllowed && ms === 0)))
+        return ms;
+    throw new RangeError(`${name} must be ${zeroAllowed ? "0 or " : ""}a number of ms from 1 to 2147483647, not ${ms}`);
 }
 function textOf(data) {
     return typeof data === "string" ? data : new TextDecoder().decode(data);
