@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.server import ServerProcess, StartServer
 from tests.support.stream import StreamClient, wait_until
-from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice
+from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice, connected
 
 INTERVAL = 1.0
 """Seconds between pings on the test server: 10 buckets, a tenth of a second apart."""
@@ -36,10 +36,7 @@ async def pinged_server(start_server: StartServer) -> ServerProcess:
 
 
 async def _open(server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream) -> StreamClient:
-    device = await stream_device(server, device="till")
-    stream = await connect_stream(server, device.session_token, name=device.device)
-    await stream.wait_for_welcome()
-    return stream
+    return await connected(connect_stream, server, await stream_device(server, device="till"))
 
 
 async def test_only_the_sockets_that_stop_answering_pings_are_dropped(

@@ -13,17 +13,11 @@ import pytest
 from tests.support.async_devices import AsyncDevice
 from tests.support.server import ServerProcess, StartServer
 from tests.support.stream import StreamClient, presence_ids, wait_until
-from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice
+from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice, connected
 
 
 async def _online(device: AsyncDevice) -> dict[str, bool]:
     return {session_id: session["online"] for session_id, session in (await device.sessions()).items()}
-
-
-async def _connected(connect_stream: ConnectStream, server: ServerProcess, device: AsyncDevice) -> StreamClient:
-    stream = await connect_stream(server, device.session_token, name=device.device)
-    await stream.wait_for_welcome()
-    return stream
 
 
 async def test_a_connecting_device_is_announced_to_the_others(
@@ -32,11 +26,11 @@ async def test_a_connecting_device_is_announced_to_the_others(
     """When B connects, A gets a presence frame listing A and B with their channel and device; both are online."""
     phone = await stream_device(tuned_server, channel="mobile", device="phone")
     kiosk = await stream_device(tuned_server, channel="kiosk", device="kiosk-7", customer_token=phone.customer_token)
-    phone_stream = await _connected(connect_stream, tuned_server, phone)
+    phone_stream = await connected(connect_stream, tuned_server, phone)
     await phone_stream.wait_for_presence({phone.session_id})
     assert await _online(phone) == {phone.session_id: True, kiosk.session_id: False}
 
-    await _connected(connect_stream, tuned_server, kiosk)
+    await connected(connect_stream, tuned_server, kiosk)
     presence = await phone_stream.wait_for_presence({phone.session_id, kiosk.session_id})
     listed = {s["session_id"]: (s["channel"], s["device"]) for s in presence["sessions"]}
     assert listed == {phone.session_id: ("mobile", "phone"), kiosk.session_id: ("kiosk", "kiosk-7")}
@@ -49,8 +43,8 @@ async def test_a_newly_connected_device_is_told_who_is_there(
     """A device connecting gets a presence frame listing every connected device, itself included."""
     phone = await stream_device(tuned_server, device="phone")
     laptop = await stream_device(tuned_server, device="laptop", customer_token=phone.customer_token)
-    await _connected(connect_stream, tuned_server, phone)
-    laptop_stream = await _connected(connect_stream, tuned_server, laptop)
+    await connected(connect_stream, tuned_server, phone)
+    laptop_stream = await connected(connect_stream, tuned_server, laptop)
     await laptop_stream.wait_for_presence({phone.session_id, laptop.session_id})
 
 
@@ -61,21 +55,21 @@ async def test_reconnect_within_the_grace_period_does_not_flap(
     phone = await stream_device(tuned_server, device="phone")
     laptop = await stream_device(tuned_server, device="laptop", customer_token=phone.customer_token)
     probe = await stream_device(tuned_server, device="probe", customer_token=phone.customer_token)
-    phone_stream = await _connected(connect_stream, tuned_server, phone)
-    laptop_stream = await _connected(connect_stream, tuned_server, laptop)
+    phone_stream = await connected(connect_stream, tuned_server, phone)
+    laptop_stream = await connected(connect_stream, tuned_server, laptop)
     both = {phone.session_id, laptop.session_id}
     await phone_stream.wait_for_presence(both)
     seen_both = len(phone_stream.frames)
 
     for _ in range(3):
         await laptop_stream.close()
-        laptop_stream = await _connected(connect_stream, tuned_server, laptop)
+        laptop_stream = await connected(connect_stream, tuned_server, laptop)
     await laptop_stream.abort()  # a lost network, not a goodbye
-    laptop_stream = await _connected(connect_stream, tuned_server, laptop)
+    laptop_stream = await connected(connect_stream, tuned_server, laptop)
 
     # A probe device that comes and goes after the reconnects: once A sees it dropped, a grace period has passed
     # since B's last drop too, so any flap of B would already be in A's frames.
-    probe_stream = await _connected(connect_stream, tuned_server, probe)
+    probe_stream = await connected(connect_stream, tuned_server, probe)
     with_probe = await phone_stream.wait_for_presence(both | {probe.session_id}, after=seen_both)
     await probe_stream.close()
     await phone_stream.wait_for_presence(both, after=phone_stream.frames.index(with_probe) + 1, timeout=10)
@@ -102,8 +96,8 @@ async def test_a_device_gone_past_the_grace_period_is_dropped(
     """After B leaves, with a closing handshake or none, and the grace period passes, A hears B left; B is offline."""
     phone = await stream_device(tuned_server, device="phone")
     laptop = await stream_device(tuned_server, device="laptop", customer_token=phone.customer_token)
-    phone_stream = await _connected(connect_stream, tuned_server, phone)
-    laptop_stream = await _connected(connect_stream, tuned_server, laptop)
+    phone_stream = await connected(connect_stream, tuned_server, phone)
+    laptop_stream = await connected(connect_stream, tuned_server, laptop)
     await phone_stream.wait_for_presence({phone.session_id, laptop.session_id})
     seen_both = len(phone_stream.frames)
 
@@ -117,7 +111,7 @@ async def test_the_last_device_leaving_is_offline_after_the_grace_period(
 ) -> None:
     """With no device connected any more, GET /v1/sessions lists the customer's device offline after the grace."""
     phone = await stream_device(tuned_server, device="phone")
-    stream = await _connected(connect_stream, tuned_server, phone)
+    stream = await connected(connect_stream, tuned_server, phone)
     await stream.wait_for_presence({phone.session_id})
     await stream.close()
 
@@ -133,8 +127,8 @@ async def test_a_revoked_device_leaves_presence(
     """Revoking a connected device removes it from the others' presence and lists it offline."""
     phone = await stream_device(tuned_server, device="phone")
     laptop = await stream_device(tuned_server, device="laptop", customer_token=phone.customer_token)
-    phone_stream = await _connected(connect_stream, tuned_server, phone)
-    await _connected(connect_stream, tuned_server, laptop)
+    phone_stream = await connected(connect_stream, tuned_server, phone)
+    await connected(connect_stream, tuned_server, laptop)
     await phone_stream.wait_for_presence({phone.session_id, laptop.session_id})
     seen_both = len(phone_stream.frames)
 
@@ -151,8 +145,8 @@ async def test_a_hung_device_is_dropped_by_the_heartbeat(
     server = start_server(env={"OMNICART_WS_PING_INTERVAL_SECONDS": "1", "OMNICART_PRESENCE_GRACE_SECONDS": "1"})
     phone = await stream_device(server, device="phone")
     laptop = await stream_device(server, device="laptop", customer_token=phone.customer_token)
-    phone_stream = await _connected(connect_stream, server, phone)
-    laptop_stream = await _connected(connect_stream, server, laptop)
+    phone_stream = await connected(connect_stream, server, phone)
+    laptop_stream = await connected(connect_stream, server, laptop)
     await phone_stream.wait_for_presence({phone.session_id, laptop.session_id})
     seen_both = len(phone_stream.frames)
 

@@ -64,3 +64,10 @@ class StartCatalogServer(Protocol):
     """The `start_catalog_server` fixture: a server of the test's own with this catalog file."""
 
     def __call__(self, catalog: Path, *, env: Mapping[str, str] | None = None) -> ServerProcess: ...
+
+
+async def connected(connect_stream: ConnectStream, server: ServerProcess, device: AsyncDevice) -> StreamClient:
+    """The device's stream, once the server welcomed it."""
+    stream = await connect_stream(server, device.session_token, name=device.device)
+    await stream.wait_for_welcome()
+    return stream
