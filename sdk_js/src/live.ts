@@ -261,9 +261,7 @@ export class LiveConnection {
         silence = setTimeout(() => {
           if (socket.readyState === OPEN) socket.send(JSON.stringify(PING));
           silence = setTimeout(() => {
-            const reason = `nothing from the server for ${this.probeAfterMs + this.deadAfterMs} ms, even asked`;
-            end({ kind: "closed", code: 1006, reason });
-            socket.close(1000, "resuming on a new connection");
+            this.drop(`nothing from the server for ${this.probeAfterMs + this.deadAfterMs} ms, even asked`, 1006);
           }, this.deadAfterMs);
         }, this.probeAfterMs);
       };
@@ -312,10 +310,13 @@ export class LiveConnection {
     }
   }
 
-  /** Close the socket and end its attempt now: on a dead network the close event may come much later, or never. */
-  private drop(reason: string): void {
+  /**
+   * Close the socket and end its attempt now, as closed with `code`: on a dead network the close event may come much
+   * later, or never.
+   */
+  private drop(reason: string, code = 1000): void {
     this.socket?.close(1000, reason);
-    this.endAttempt?.({ kind: "closed", code: 1000, reason });
+    this.endAttempt?.({ kind: "closed", code, reason });
   }
 
   private askForToken(socket: WebSocketLike): void {
