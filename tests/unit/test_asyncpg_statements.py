@@ -1,4 +1,4 @@
-"""Prepared statements run on asyncpg read and write what SQLAlchemy would, inside the right transaction.
+"""Prepared statements run on asyncpg read and write what SQLAlchemy would, inside the driver's own transaction.
 
 A real PostgreSQL (tests.support.databases); the table and statements are those of the sqlite3 driver's tests.
 """
@@ -10,14 +10,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy import update as update_
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from omnicart_server.db.driver import AsyncpgStatements, prepared
-from omnicart_server.db.executor import AsyncpgConnection, asyncpg_of
+from omnicart_server.db.executor import AsyncpgConnection, asyncpg_of, driver_transaction
 from tests.support.databases import PostgresDatabases
 from tests.support.stream import wait_until
 from tests.unit.test_driver_statements import AT, BUMP, BY_ID, INSERT, metadata, things
@@ -102,19 +102,102 @@ class CountedStatements(AsyncpgStatements):
         return await super().run(driver, statement, parameters)
 
 
-async def test_a_write_runs_its_prepared_statements_on_the_driver_inside_its_transaction(engine: AsyncEngine) -> None:
-    """The first goes through SQLAlchemy (which sends BEGIN with it), the rest on the driver, all in the transaction.
+class Abandoned(Exception):
+    """Raised inside a transaction to end it with an error."""
 
-    Rolled back, nothing stays: none of them ran on its own.
-    """
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def write_a_and_b(write: AsyncpgConnection) -> None:
+    """Thing a on the driver, thing b through SQLAlchemy, then b bumped on the driver: it sees b, one transaction."""
+    await write.execute(INSERT, a_thing("a"))
+    await write.execute(insert(things), a_thing("b"))  # not prepared: through SQLAlchemy, on the same connection
+    assert (await write.execute(BUMP, {"thing": "b"})).scalar_one() == 2
+
+
+async def test_a_unit_runs_every_prepared_statement_on_the_driver_and_commits_with_the_rest(
+    engine: AsyncEngine,
+) -> None:
     statements = CountedStatements(engine.dialect)
+    async with autocommit(engine).connect() as connection, driver_transaction(connection, statements) as write:
+        await write_a_and_b(write)
+    assert statements.runs == 2
     async with engine.connect() as connection:
-        transaction = await connection.begin()
-        write = AsyncpgConnection(connection, await asyncpg_of(connection), statements)
+        rows = (await connection.execute(select(things.c.id, things.c.count).order_by(things.c.id))).all()
+    assert [tuple(row) for row in rows] == [("a", 1), ("b", 2)]
+
+
+async def test_an_error_in_the_unit_rolls_back_what_both_paths_wrote(engine: AsyncEngine) -> None:
+    statements = AsyncpgStatements(engine.dialect)
+    with pytest.raises(Abandoned):
+        async with autocommit(engine).connect() as connection, driver_transaction(connection, statements) as write:
+            await write_a_and_b(write)
+            raise Abandoned
+    assert await count_of_things(engine) == 0
+
+
+async def test_a_savepoint_inside_rolls_back_alone(engine: AsyncEngine) -> None:
+    statements = AsyncpgStatements(engine.dialect)
+    async with autocommit(engine).connect() as connection, driver_transaction(connection, statements) as write:
         await write.execute(INSERT, a_thing("a"))
-        assert statements.runs == 0
-        await write.execute(INSERT, a_thing("b"))
-        assert (await write.execute(BUMP, {"thing": "b"})).scalar_one() == 2
-        assert statements.runs == 2
-        await transaction.rollback()
+        with pytest.raises(IntegrityError):
+            async with write.begin_nested():
+                await write.execute(INSERT, a_thing("b"))
+                await write.execute(INSERT, a_thing("a"))
+        await write.execute(INSERT, a_thing("c"))
+    async with engine.connect() as connection:
+        ids = (await connection.execute(select(things.c.id).order_by(things.c.id))).scalars().all()
+    assert ids == ["a", "c"]
+
+
+async def test_the_connection_goes_back_to_the_pool_outside_any_transaction(engine: AsyncEngine) -> None:
+    """Through a pool of one, the next user of the connection after each ending finds no transaction open."""
+    one = create_async_engine(engine.url, pool_size=1, max_overflow=0)
+    statements = AsyncpgStatements(one.dialect)
+    try:
+        async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
+            await write.execute(INSERT, a_thing("a"))
+        with pytest.raises(IntegrityError):
+            async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
+                await write.execute(INSERT, a_thing("a"))
+        async with one.connect() as connection:
+            assert not (await asyncpg_of(connection)).is_in_transaction()
+            assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
+    finally:
+        await one.dispose()
+
+
+async def lose(connection: AsyncConnection, engine: AsyncEngine) -> None:
+    """End the connection's backend from another connection, and wait until its driver knows."""
+    driver = await asyncpg_of(connection)
+    async with engine.connect() as other:
+        await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.get_server_pid()})
+        await other.commit()
+    await wait_until(driver.is_closed, 10, message="the driver to see its backend gone")
+
+
+async def test_a_connection_lost_before_commit_fails_the_unit_as_invalidated(engine: AsyncEngine) -> None:
+    """Its writes are gone, the error says the connection was lost (answered 503), and the pool opens a new one."""
+    statements = AsyncpgStatements(engine.dialect)
+    async with autocommit(engine).connect() as connection:
+        with pytest.raises(DBAPIError) as raised:
+            async with driver_transaction(connection, statements) as write:
+                await write.execute(INSERT, a_thing("a"))
+                await lose(connection, engine)
+        assert connection.invalidated
+    assert raised.value.connection_invalidated
+    assert await count_of_things(engine) == 0
+
+
+async def test_the_units_own_error_is_raised_when_its_rollback_cannot_reach_the_database(engine: AsyncEngine) -> None:
+    statements = AsyncpgStatements(engine.dialect)
+    async with autocommit(engine).connect() as connection:
+        with pytest.raises(Abandoned):
+            async with driver_transaction(connection, statements) as write:
+                await write.execute(INSERT, a_thing("a"))
+                await lose(connection, engine)
+                raise Abandoned
+        assert connection.invalidated
     assert await count_of_things(engine) == 0

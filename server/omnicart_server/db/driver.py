@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
@@ -204,23 +204,28 @@ class AsyncpgStatements(_Statements):
                 return DriverResult([], int(status.rpartition(" ")[2] or 0))
             raw = await driver.fetch(compiled.sql, *values)
         except Exception as exc:
-            error = self._as_sqlalchemy_error(compiled.sql, values, exc, invalidated=driver.is_closed())
-            if error is None:
-                raise
-            raise error from exc
+            self._raise_as_sqlalchemy_error(compiled.sql, values, exc, driver)
         return DriverResult(compiled.read(raw), len(raw))
 
-    def _as_sqlalchemy_error(
-        self, sql: str, values: list[Any], exc: Exception, *, invalidated: bool
-    ) -> Exception | None:
-        """What SQLAlchemy's asyncpg adapter would have raised: IntegrityError for a unique violation, and so on.
+    async def control(self, driver: asyncpg.Connection, step: Callable[[], Awaitable[None]], sql: str) -> None:
+        """Run one step of an asyncpg transaction (`sql` names it: BEGIN, COMMIT, ROLLBACK), its errors as `run`'s."""
+        try:
+            await step()
+        except Exception as exc:
+            self._raise_as_sqlalchemy_error(sql, [], exc, driver)
 
-        None for an error the adapter passes on as it is (an OSError of the socket, say).
+    def _raise_as_sqlalchemy_error(
+        self, sql: str, values: list[Any], exc: Exception, driver: asyncpg.Connection
+    ) -> NoReturn:
+        """Raise what SQLAlchemy's asyncpg adapter would have: IntegrityError for a unique violation, and so on.
+
+        An error the adapter passes on as it is (an OSError of the socket, say) is raised as it is.
         """
         dbapi = self._dialect.loaded_dbapi
         translate: dict[type[Exception], type[Exception]] = dbapi._asyncpg_error_translate
         adapted_class = next((translate[kind] for kind in type(exc).__mro__ if kind in translate), None)
         if adapted_class is None:
-            return None
+            raise exc
         adapted = adapted_class(exc.args[0] if exc.args else str(exc), exc)
-        return DBAPIError.instance(sql, values, adapted, dbapi.Error, connection_invalidated=invalidated)
+        invalidated = driver.is_closed()
+        raise DBAPIError.instance(sql, values, adapted, dbapi.Error, connection_invalidated=invalidated) from exc

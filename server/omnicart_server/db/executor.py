@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, Rows, is_prepared
@@ -96,26 +96,49 @@ async def asyncpg_of(connection: AsyncConnection) -> asyncpg.Connection:
 
 
 class AsyncpgConnection:
-    """PostgreSQL: an AsyncConnection in a transaction whose prepared statements run on asyncpg itself.
+    """PostgreSQL: a connection in a transaction begun on asyncpg itself (`driver_transaction`).
 
-    SQLAlchemy's asyncpg adapter sends BEGIN with a transaction's first statement, not at `begin()`: until a
-    statement has gone through SQLAlchemy, a prepared one goes that way too, so none ever runs outside the
-    transaction. A write's first statement is its customer's row lock, which is not prepared, so the rest of the
-    write runs on the driver.
+    Prepared statements run on asyncpg; any other goes through SQLAlchemy on the same connection, which is in
+    AUTOCOMMIT mode so that SQLAlchemy's adapter sends no BEGIN or COMMIT of its own: the statement runs inside the
+    driver's transaction like the rest.
     """
 
     def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, statements: AsyncpgStatements) -> None:
         self._connection = connection
         self._driver = driver
         self._statements = statements
-        self._in_transaction = False
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Rows:
-        if self._in_transaction and is_prepared(statement):
+        if is_prepared(statement):
             return await self._statements.run(self._driver, statement, parameters or _EMPTY)
-        result = await self._connection.execute(statement, parameters)
-        self._in_transaction = True
-        return result
+        return await self._connection.execute(statement, parameters)
 
     def begin_nested(self) -> AbstractAsyncContextManager[Any]:
         return self._connection.begin_nested()
+
+
+@asynccontextmanager
+async def driver_transaction(
+    connection: AsyncConnection, statements: AsyncpgStatements
+) -> AsyncIterator[AsyncpgConnection]:
+    """BEGIN and COMMIT, or ROLLBACK on an error, sent by asyncpg, around the statements of one unit of work.
+
+    `connection` must be in AUTOCOMMIT mode (see AsyncpgConnection). Through SQLAlchemy, BEGIN went with the first
+    statement and COMMIT through its adapter's greenlet hop: about a tenth of a write's CPU (BENCHMARKS.md, issue
+    8). A connection left closed or inside a transaction is invalidated, so the pool never hands it out again; an
+    error of the unit itself is raised as it is, whatever its ROLLBACK met.
+    """
+    driver = await asyncpg_of(connection)
+    transaction = driver.transaction()
+    try:
+        await statements.control(driver, transaction.start, "BEGIN")
+        try:
+            yield AsyncpgConnection(connection, driver, statements)
+        except BaseException:
+            with suppress(Exception):
+                await transaction.rollback()
+            raise
+        await statements.control(driver, transaction.commit, "COMMIT")
+    finally:
+        if driver.is_closed() or driver.is_in_transaction():
+            await connection.invalidate()

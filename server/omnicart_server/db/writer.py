@@ -27,7 +27,7 @@ from omnicart.protocol.events import Event
 from omnicart_server.db.checkpoint import Checkpointer
 from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
-from omnicart_server.db.executor import AsyncpgConnection, Executor, InlineConnection, asyncpg_of
+from omnicart_server.db.executor import Executor, InlineConnection, driver_transaction
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ _HEAD_SEQ = select(customers.c.head_seq).where(customers.c.id == bindparam("cust
 _MERGED_INTO = select(customers.c.merged_into).where(customers.c.id == bindparam("customer_id"))
 _LOCKED = {
     False: (prepared(_HEAD_SEQ), prepared(_MERGED_INTO)),
-    True: (_HEAD_SEQ.with_for_update(), _MERGED_INTO.with_for_update()),
+    True: (prepared(_HEAD_SEQ.with_for_update()), prepared(_MERGED_INTO.with_for_update())),
 }
 _BUMP_HEAD = prepared(
     update(customers)
@@ -199,13 +199,12 @@ class RowLockWriter(Writer):
     """PostgreSQL: one transaction per unit, serialized per customer by the row lock."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+        super().__init__(engine.execution_options(isolation_level="AUTOCOMMIT"))  # the driver's own transactions
         self._statements = AsyncpgStatements(engine.dialect)
 
     async def run(self, work: Work[T]) -> T:
         assert self._engine is not None
-        async with self._engine.begin() as conn:
-            inline = AsyncpgConnection(conn, await asyncpg_of(conn), self._statements)
+        async with self._engine.connect() as conn, driver_transaction(conn, self._statements) as inline:
             txn = WriteTxn(inline, row_locks=True, append_hooks=self._append_hooks)
             result = await work(txn)
         self._notify(txn.appended)
