@@ -5,7 +5,8 @@ A real PostgreSQL (tests.support.databases); the table and statements are those 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -165,6 +166,38 @@ async def test_the_connection_goes_back_to_the_pool_outside_any_transaction(engi
         async with one.connect() as connection:
             assert not (await asyncpg_of(connection)).is_in_transaction()
             assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
+    finally:
+        await one.dispose()
+
+
+class CancelledDuringBegin(AsyncpgStatements):
+    """Cancels the unit while its BEGIN is on the wire, as a server stopping or a timeout would."""
+
+    async def control(self, driver: asyncpg.Connection, step: Callable[[], Awaitable[None]], sql: str) -> None:
+        if sql != "BEGIN":
+            return await super().control(driver, step, sql)
+        begin = asyncio.ensure_future(super().control(driver, step, sql))
+        await asyncio.sleep(0)  # the BEGIN task sends and waits for the answer
+        begin.cancel()
+        await begin
+
+
+async def test_after_a_unit_cancelled_at_begin_the_next_unit_on_its_connection_commits(engine: AsyncEngine) -> None:
+    """Through a pool of one: the cancelled unit's connection must not come back with a transaction half-begun."""
+    one = create_async_engine(engine.url, pool_size=1, max_overflow=0)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            async with (
+                autocommit(one).connect() as connection,
+                driver_transaction(connection, CancelledDuringBegin(one.dialect)) as write,
+            ):
+                await write.execute(INSERT, a_thing("never"))
+        statements = AsyncpgStatements(one.dialect)
+        async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
+            await write.execute(INSERT, a_thing("a"))
+        async with one.connect() as connection:
+            ids = (await connection.execute(select(things.c.id))).scalars().all()
+        assert ids == ["a"]
     finally:
         await one.dispose()
 

@@ -125,11 +125,13 @@ async def driver_transaction(
 
     `connection` must be in AUTOCOMMIT mode (see AsyncpgConnection). Through SQLAlchemy, BEGIN went with the first
     statement and COMMIT through its adapter's greenlet hop: about a tenth of a write's CPU (BENCHMARKS.md, issue
-    8). A connection left closed or inside a transaction is invalidated, so the pool never hands it out again; an
-    error of the unit itself is raised as it is, whatever its ROLLBACK met.
+    8). A connection whose transaction did not end cleanly (an error or a cancellation at BEGIN, COMMIT or
+    ROLLBACK) is invalidated, so the pool never hands out one still inside a transaction or with asyncpg's record
+    of one; an error of the unit itself is raised as it is, whatever its ROLLBACK met.
     """
     driver = await asyncpg_of(connection)
     transaction = driver.transaction()
+    ended = False
     try:
         await statements.control(driver, transaction.start, "BEGIN")
         try:
@@ -137,8 +139,10 @@ async def driver_transaction(
         except BaseException:
             with suppress(Exception):
                 await transaction.rollback()
+                ended = True
             raise
         await statements.control(driver, transaction.commit, "COMMIT")
+        ended = True
     finally:
-        if driver.is_closed() or driver.is_in_transaction():
+        if not ended or driver.is_closed() or driver.is_in_transaction():
             await connection.invalidate()
