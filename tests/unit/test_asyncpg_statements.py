@@ -6,7 +6,7 @@ A real PostgreSQL (tests.support.databases); the table and statements are those 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.base import Executable
 
 from omnicart_server.db.driver import AsyncpgStatements, prepared
-from omnicart_server.db.executor import AsyncpgConnection, asyncpg_of, driver_transaction
+from omnicart_server.db.executor import AsyncpgConnection, UnitRolledBack, asyncpg_of, driver_transaction
 from tests.support.databases import PostgresDatabases
 from tests.support.stream import wait_until
 from tests.unit.test_driver_statements import AT, BUMP, BY_ID, INSERT, metadata, things
@@ -173,13 +173,13 @@ async def test_the_connection_goes_back_to_the_pool_outside_any_transaction(engi
 class CancelledDuringBegin(AsyncpgStatements):
     """Cancels the unit while its BEGIN is on the wire, as a server stopping or a timeout would."""
 
-    async def control(self, driver: asyncpg.Connection, step: Callable[[], Awaitable[None]], sql: str) -> None:
+    async def control(self, driver: asyncpg.Connection, sql: str) -> str:
         if sql != "BEGIN":
-            return await super().control(driver, step, sql)
-        begin = asyncio.ensure_future(super().control(driver, step, sql))
+            return await super().control(driver, sql)
+        begin = asyncio.ensure_future(super().control(driver, sql))
         await asyncio.sleep(0)  # the BEGIN task sends and waits for the answer
         begin.cancel()
-        await begin
+        return await begin
 
 
 async def test_after_a_unit_cancelled_at_begin_the_next_unit_on_its_connection_commits(engine: AsyncEngine) -> None:
@@ -200,6 +200,19 @@ async def test_after_a_unit_cancelled_at_begin_the_next_unit_on_its_connection_c
         assert ids == ["a"]
     finally:
         await one.dispose()
+
+
+async def test_a_unit_that_goes_on_after_a_failed_statement_is_not_acknowledged(engine: AsyncEngine) -> None:
+    """PostgreSQL rolls such a transaction back at COMMIT; the unit must fail rather than look committed."""
+    statements = AsyncpgStatements(engine.dialect)
+    async with autocommit(engine).connect() as connection:
+        with pytest.raises(UnitRolledBack):
+            async with driver_transaction(connection, statements) as write:
+                await write.execute(INSERT, a_thing("a"))
+                with pytest.raises(IntegrityError):
+                    await write.execute(INSERT, a_thing("a"))
+        assert not connection.invalidated
+    assert await count_of_things(engine) == 0
 
 
 async def lose(connection: AsyncConnection, engine: AsyncEngine) -> None:

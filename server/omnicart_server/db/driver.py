@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
@@ -207,12 +207,13 @@ class AsyncpgStatements(_Statements):
             self._raise_as_sqlalchemy_error(compiled.sql, values, exc, driver)
         return DriverResult(compiled.read(raw), len(raw))
 
-    async def control(self, driver: asyncpg.Connection, step: Callable[[], Awaitable[None]], sql: str) -> None:
-        """Run one step of an asyncpg transaction (`sql` names it: BEGIN, COMMIT, ROLLBACK), its errors as `run`'s."""
+    async def control(self, driver: asyncpg.Connection, sql: str) -> str:
+        """Send a transaction's BEGIN or COMMIT, its errors raised as `run`'s; PostgreSQL's answer ("COMMIT", ...)."""
         try:
-            await step()
+            answer: str = await driver.execute(sql)
         except Exception as exc:
             self._raise_as_sqlalchemy_error(sql, [], exc, driver)
+        return answer
 
     def _raise_as_sqlalchemy_error(
         self, sql: str, values: list[Any], exc: Exception, driver: asyncpg.Connection

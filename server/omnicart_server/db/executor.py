@@ -117,32 +117,39 @@ class AsyncpgConnection:
         return self._connection.begin_nested()
 
 
+class UnitRolledBack(Exception):
+    """PostgreSQL answered COMMIT with ROLLBACK: a statement of the unit failed and the unit went on regardless."""
+
+
 @asynccontextmanager
 async def driver_transaction(
     connection: AsyncConnection, statements: AsyncpgStatements
 ) -> AsyncIterator[AsyncpgConnection]:
-    """BEGIN and COMMIT, or ROLLBACK on an error, sent by asyncpg, around the statements of one unit of work.
+    """BEGIN and COMMIT, or ROLLBACK on an error, sent on asyncpg, around the statements of one unit of work.
 
     `connection` must be in AUTOCOMMIT mode (see AsyncpgConnection). Through SQLAlchemy, BEGIN went with the first
     statement and COMMIT through its adapter's greenlet hop: about a tenth of a write's CPU (BENCHMARKS.md, issue
-    8). A connection whose transaction did not end cleanly (an error or a cancellation at BEGIN, COMMIT or
-    ROLLBACK) is invalidated, so the pool never hands out one still inside a transaction or with asyncpg's record
-    of one; an error of the unit itself is raised as it is, whatever its ROLLBACK met.
+    8). Plain statements rather than asyncpg's Transaction object, whose commit() does not say that PostgreSQL
+    answered ROLLBACK: a unit that caught a failed statement's error outside a SAVEPOINT would have been
+    acknowledged and lost; it raises UnitRolledBack instead. A connection whose transaction did not end cleanly (an
+    error or a cancellation at BEGIN, COMMIT or ROLLBACK) is invalidated, so the pool never hands out one still
+    inside a transaction; an error of the unit itself is raised as it is, whatever its ROLLBACK met.
     """
     driver = await asyncpg_of(connection)
-    transaction = driver.transaction()
     ended = False
     try:
-        await statements.control(driver, transaction.start, "BEGIN")
+        await statements.control(driver, "BEGIN")
         try:
             yield AsyncpgConnection(connection, driver, statements)
         except BaseException:
             with suppress(Exception):
-                await transaction.rollback()
+                await driver.execute("ROLLBACK")
                 ended = True
             raise
-        await statements.control(driver, transaction.commit, "COMMIT")
+        answer = await statements.control(driver, "COMMIT")
         ended = True
+        if answer != "COMMIT":
+            raise UnitRolledBack(f"PostgreSQL answered COMMIT with {answer}: a statement of the unit had failed")
     finally:
         if not ended or driver.is_closed() or driver.is_in_transaction():
             await connection.invalidate()
