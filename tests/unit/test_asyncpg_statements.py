@@ -215,6 +215,18 @@ async def test_a_unit_that_goes_on_after_a_failed_statement_is_not_acknowledged(
     assert await count_of_things(engine) == 0
 
 
+async def test_a_unit_that_ended_its_transaction_itself_is_not_acknowledged(engine: AsyncEngine) -> None:
+    """A COMMIT outside a transaction is answered COMMIT too: what the unit wrote after its ROLLBACK must not count."""
+    statements = AsyncpgStatements(engine.dialect)
+    async with autocommit(engine).connect() as connection:
+        with pytest.raises(UnitRolledBack):
+            async with driver_transaction(connection, statements) as write:
+                await write.execute(INSERT, a_thing("a"))
+                await write.execute(text("ROLLBACK"))
+        assert not connection.invalidated
+    assert await count_of_things(engine) == 0
+
+
 async def lose(connection: AsyncConnection, engine: AsyncEngine) -> None:
     """End the connection's backend from another connection, and wait until its driver knows."""
     driver = await asyncpg_of(connection)

@@ -118,7 +118,10 @@ class AsyncpgConnection:
 
 
 class UnitRolledBack(Exception):
-    """PostgreSQL answered COMMIT with ROLLBACK: a statement of the unit failed and the unit went on regardless."""
+    """A unit's transaction did not commit, and the unit went on regardless.
+
+    A statement of it failed (PostgreSQL then answers COMMIT with ROLLBACK), or it ended the transaction itself.
+    """
 
 
 @asynccontextmanager
@@ -146,10 +149,11 @@ async def driver_transaction(
                 await driver.execute("ROLLBACK")
                 ended = True
             raise
-        answer = await statements.control(driver, "COMMIT")
+        ended_early = not driver.is_in_transaction()  # PostgreSQL would answer a COMMIT outside one with COMMIT
+        answer = "nothing (the transaction had ended)" if ended_early else await statements.control(driver, "COMMIT")
         ended = True
         if answer != "COMMIT":
-            raise UnitRolledBack(f"PostgreSQL answered COMMIT with {answer}: a statement of the unit had failed")
+            raise UnitRolledBack(f"The unit's transaction did not commit: COMMIT answered {answer}.")
     finally:
         if not ended or driver.is_closed() or driver.is_in_transaction():
             await connection.invalidate()
