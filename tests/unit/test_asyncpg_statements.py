@@ -17,8 +17,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
+from omnicart_server.config import Settings
 from omnicart_server.db.driver import AsyncpgStatements, prepared
+from omnicart_server.db.engine import create_engines
 from omnicart_server.db.executor import AsyncpgConnection, UnitRolledBack, asyncpg_of, driver_transaction
+from omnicart_server.db.reader import PooledReader
 from tests.support.databases import PostgresDatabases
 from tests.support.stream import wait_until
 from tests.unit.test_driver_statements import AT, BUMP, BY_ID, INSERT, metadata, things
@@ -259,3 +262,26 @@ async def test_the_units_own_error_is_raised_when_its_rollback_cannot_reach_the_
                 raise Abandoned
         assert connection.invalidated
     assert await count_of_things(engine) == 0
+
+
+async def test_a_point_read_after_its_pooled_connection_was_lost_reads_on_a_new_one(engine: AsyncEngine) -> None:
+    """The server's pool (of one here) hands the reader's raw connection out again only while it is open."""
+    async with engine.begin() as connection:
+        await connection.execute(insert(things), a_thing("a"))
+    pooled, _ = create_engines(Settings(db_url=engine.url.render_as_string(hide_password=False), db_pool_size=1))
+    reader = PooledReader(pooled)
+    try:
+        assert (await reader.one_or_none(BY_ID, {"id": "a"})) is not None
+        raw = await pooled.raw_connection()
+        driver = raw.driver_connection
+        raw.close()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.get_server_pid()})
+        await wait_until(driver.is_closed, 10, message="the driver to see its backend gone")
+        row = await reader.one_or_none(BY_ID, {"id": "a"})
+        assert row is not None and row.id == "a"
+        raw = await pooled.raw_connection()
+        assert raw.driver_connection is not driver
+        raw.close()
+    finally:
+        await pooled.dispose()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, is_prepared
 from omnicart_server.db.engine import create_sqlite_sync_engine, is_sqlite_url
-from omnicart_server.db.executor import asyncpg_of, driver_of
+from omnicart_server.db.executor import driver_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -60,8 +60,9 @@ class InlineReader:
 class PooledReader:
     """PostgreSQL: a connection from the shared async pool.
 
-    A prepared statement runs on asyncpg outside any transaction (one round trip); through SQLAlchemy, the read
-    would be wrapped in BEGIN and ROLLBACK (three).
+    A prepared statement runs on asyncpg outside any transaction (one round trip; through SQLAlchemy, the read
+    would be wrapped in BEGIN and ROLLBACK: three), on the pool's raw connection: checking out an AsyncConnection
+    and closing it cost ~85 us of CPU, the raw connection ~16 us (BENCHMARKS.md, issue 8).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -69,12 +70,16 @@ class PooledReader:
         self._statements = AsyncpgStatements(engine.dialect)
 
     async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None:
-        async with self._engine.connect() as connection:
-            if is_prepared(statement):
+        if is_prepared(statement):
+            raw = await self._engine.raw_connection()
+            try:
                 row: Row[Any] | None = (
-                    await self._statements.run(await asyncpg_of(connection), statement, parameters)
+                    await self._statements.run(raw.driver_connection, statement, parameters)
                 ).one_or_none()
                 return row
+            finally:
+                raw.close()  # back to the pool: no transaction to roll back, so nothing to await
+        async with self._engine.connect() as connection:
             return (await connection.execute(statement, parameters)).one_or_none()
 
     async def close(self) -> None:
