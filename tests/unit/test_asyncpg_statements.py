@@ -6,7 +6,7 @@ A real PostgreSQL (tests.support.databases); the table and statements are those 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -205,31 +205,6 @@ async def test_after_a_unit_cancelled_at_begin_the_next_unit_on_its_connection_c
         await one.dispose()
 
 
-async def test_a_unit_that_goes_on_after_a_failed_statement_is_not_acknowledged(engine: AsyncEngine) -> None:
-    """PostgreSQL rolls such a transaction back at COMMIT; the unit must fail rather than look committed."""
-    statements = AsyncpgStatements(engine.dialect)
-    async with autocommit(engine).connect() as connection:
-        with pytest.raises(UnitRolledBack):
-            async with driver_transaction(connection, statements) as write:
-                await write.execute(INSERT, a_thing("a"))
-                with pytest.raises(IntegrityError):
-                    await write.execute(INSERT, a_thing("a"))
-        assert not connection.invalidated
-    assert await count_of_things(engine) == 0
-
-
-async def test_a_unit_that_ended_its_transaction_itself_is_not_acknowledged(engine: AsyncEngine) -> None:
-    """A COMMIT outside a transaction is answered COMMIT too: what the unit wrote after its ROLLBACK must not count."""
-    statements = AsyncpgStatements(engine.dialect)
-    async with autocommit(engine).connect() as connection:
-        with pytest.raises(UnitRolledBack):
-            async with driver_transaction(connection, statements) as write:
-                await write.execute(INSERT, a_thing("a"))
-                await write.execute(text("ROLLBACK"))
-        assert not connection.invalidated
-    assert await count_of_things(engine) == 0
-
-
 async def lose(connection: AsyncConnection, engine: AsyncEngine) -> None:
     """End the connection's backend from another connection, and wait until its driver knows."""
     driver = await asyncpg_of(connection)
@@ -239,28 +214,56 @@ async def lose(connection: AsyncConnection, engine: AsyncEngine) -> None:
     await wait_until(driver.is_closed, 10, message="the driver to see its backend gone")
 
 
-async def test_a_connection_lost_before_commit_fails_the_unit_as_invalidated(engine: AsyncEngine) -> None:
-    """Its writes are gone, the error says the connection was lost (answered 503), and the pool opens a new one."""
-    statements = AsyncpgStatements(engine.dialect)
-    async with autocommit(engine).connect() as connection:
-        with pytest.raises(DBAPIError) as raised:
-            async with driver_transaction(connection, statements) as write:
-                await write.execute(INSERT, a_thing("a"))
-                await lose(connection, engine)
-        assert connection.invalidated
-    assert raised.value.connection_invalidated
-    assert await count_of_things(engine) == 0
+async def go_on_after_a_failed_statement(
+    write: AsyncpgConnection, _connection: AsyncConnection, _engine: AsyncEngine
+) -> None:
+    """PostgreSQL answers the COMMIT of such a transaction with ROLLBACK."""
+    with pytest.raises(IntegrityError):
+        await write.execute(INSERT, a_thing("a"))
 
 
-async def test_the_units_own_error_is_raised_when_its_rollback_cannot_reach_the_database(engine: AsyncEngine) -> None:
+async def roll_back_itself(write: AsyncpgConnection, _connection: AsyncConnection, _engine: AsyncEngine) -> None:
+    """A COMMIT outside a transaction is answered COMMIT too: what came after the ROLLBACK must not count."""
+    await write.execute(text("ROLLBACK"))
+
+
+async def lose_the_connection(_write: AsyncpgConnection, connection: AsyncConnection, engine: AsyncEngine) -> None:
+    """COMMIT then fails as a lost connection (answered 503)."""
+    await lose(connection, engine)
+
+
+async def lose_the_connection_and_fail(
+    _write: AsyncpgConnection, connection: AsyncConnection, engine: AsyncEngine
+) -> None:
+    """The unit's own error wins over the ROLLBACK that cannot reach the database."""
+    await lose(connection, engine)
+    raise Abandoned
+
+
+@pytest.mark.parametrize(
+    ("unit", "raised", "invalidated"),
+    [
+        (go_on_after_a_failed_statement, UnitRolledBack, False),
+        (roll_back_itself, UnitRolledBack, False),
+        (lose_the_connection, DBAPIError, True),
+        (lose_the_connection_and_fail, Abandoned, True),
+    ],
+)
+async def test_a_unit_that_cannot_commit_is_not_acknowledged_and_keeps_nothing(
+    engine: AsyncEngine,
+    unit: Callable[[AsyncpgConnection, AsyncConnection, AsyncEngine], Awaitable[None]],
+    raised: type[Exception],
+    invalidated: bool,
+) -> None:
     statements = AsyncpgStatements(engine.dialect)
     async with autocommit(engine).connect() as connection:
-        with pytest.raises(Abandoned):
+        with pytest.raises(raised) as error:
             async with driver_transaction(connection, statements) as write:
                 await write.execute(INSERT, a_thing("a"))
-                await lose(connection, engine)
-                raise Abandoned
-        assert connection.invalidated
+                await unit(write, connection, engine)
+        assert connection.invalidated is invalidated
+    if isinstance(error.value, DBAPIError):
+        assert error.value.connection_invalidated
     assert await count_of_things(engine) == 0
 
 
