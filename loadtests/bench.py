@@ -525,14 +525,17 @@ def p99(m: MeasureReport) -> float | None:
 
 
 def mutations_rows(options: Options, results: Results) -> list[Row]:
+    """The target is SQLite's (issue 8): on PostgreSQL the figure is shown, not judged."""
+    on_sqlite = database(options) == "SQLite"
     row = Row("mutations", f"acknowledged durable mutations/s ({database(options)}, 1 process)")
-    row.target = f">= {MUTATIONS_TARGET:,.0f}/s"
+    row.target = f">= {MUTATIONS_TARGET:,.0f}/s" if on_sqlite else f"(>= {MUTATIONS_TARGET:,.0f}/s on SQLite)"
     load = results.mutations
     if load is None:
         row.figure = not_measured(results, "mutations")
         return [row]
     row.figure = f"{load.per_second:,.0f}/s"
-    row.met = yes_no(load.per_second >= MUTATIONS_TARGET)
+    if on_sqlite:
+        row.met = yes_no(load.per_second >= MUTATIONS_TARGET)
     if results.ceiling and results.ceiling.per_second:
         row.ratio = f"{load.per_second / results.ceiling.per_second:.3f} of the ceiling"
     row.notes = load_notes(load)

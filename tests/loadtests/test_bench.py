@@ -6,8 +6,11 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import unavailable
 from tests.loadtests.tools import run_tool
+from tests.support.databases import PostgresDatabases
 
 RUN_TIMEOUT = 120.0
 """Seconds the quick run (~45 s on 2 busy cores) may take before it counts as hung."""
@@ -43,3 +46,19 @@ def test_quick_run_fills_every_row(tmp_path: Path) -> None:
     assert set(skipped) <= {"scaling"}, skipped
     if skipped:
         unavailable(f"the 1 -> 2 processes row needs Redis: {skipped['scaling']}")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_run_shows_the_mutations_rate_without_judging_it_by_sqlites_target(
+    tmp_path: Path, postgres_databases: PostgresDatabases
+) -> None:
+    markdown = tmp_path / "bench.md"
+    db_url = postgres_databases.new_unmigrated()
+    command = [sys.executable, "-m", "loadtests.bench", "--quick", "--only", "mutations", "--db", db_url]
+    result = run_tool([*command, "--markdown", str(markdown)], RUN_TIMEOUT)
+    assert result.returncode == 0, f"{result.stdout}\n--- stderr ---\n{result.stderr[-6000:]}"
+    (row,) = markdown_rows(markdown.read_text())
+    assert "PostgreSQL" in row["measure"], row
+    assert re.fullmatch(r"[\d,]+/s", row["figure"]), row
+    assert row["target"] == "(>= 5,000/s on SQLite)", row
+    assert row["met"] == "", row
