@@ -82,9 +82,7 @@ async def test_a_client_ping_is_answered_with_a_pong(
     server: ServerProcess, stream_device: OpenStreamDevice, connect_stream: ConnectStream
 ) -> None:
     """A browser cannot see protocol pings, so it asks with a `ping` frame; each gets a `pong`, in order."""
-    device = await stream_device()
-    stream = await connect_stream(server, device.session_token)
-    await stream.wait_for_type("presence")
+    stream = await _open(server, stream_device, connect_stream)
     assert stream.welcome is not None and stream.welcome["answers_ping"] is True, "clients probe only when told"
     for _ in range(3):
         await stream.send_json({"type": "ping"})

@@ -43,6 +43,14 @@ async def engine(postgres_databases: PostgresDatabases) -> AsyncIterator[AsyncEn
     await engine.dispose()
 
 
+@pytest.fixture
+async def pool_of_one(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The same database through a pool of one connection: each user gets what the last one gave back."""
+    one = create_async_engine(engine.url, pool_size=1, max_overflow=0)
+    yield one
+    await one.dispose()
+
+
 async def count_of_things(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
         counted: int = (await connection.execute(select(func.count()).select_from(things))).scalar_one()
@@ -156,21 +164,18 @@ async def test_a_savepoint_inside_rolls_back_alone(engine: AsyncEngine) -> None:
     assert ids == ["a", "c"]
 
 
-async def test_the_connection_goes_back_to_the_pool_outside_any_transaction(engine: AsyncEngine) -> None:
-    """Through a pool of one, the next user of the connection after each ending finds no transaction open."""
-    one = create_async_engine(engine.url, pool_size=1, max_overflow=0)
+async def test_the_connection_goes_back_to_the_pool_outside_any_transaction(pool_of_one: AsyncEngine) -> None:
+    """The next user of the connection after each ending finds no transaction open."""
+    one = pool_of_one
     statements = AsyncpgStatements(one.dialect)
-    try:
+    async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
+        await write.execute(INSERT, a_thing("a"))
+    with pytest.raises(IntegrityError):
         async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
             await write.execute(INSERT, a_thing("a"))
-        with pytest.raises(IntegrityError):
-            async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
-                await write.execute(INSERT, a_thing("a"))
-        async with one.connect() as connection:
-            assert not (await asyncpg_of(connection)).is_in_transaction()
-            assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
-    finally:
-        await one.dispose()
+    async with one.connect() as connection:
+        assert not (await asyncpg_of(connection)).is_in_transaction()
+        assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
 
 
 class CancelledDuringBegin(AsyncpgStatements):
@@ -185,29 +190,27 @@ class CancelledDuringBegin(AsyncpgStatements):
         return await begin
 
 
-async def test_after_a_unit_cancelled_at_begin_the_next_unit_on_its_connection_commits(engine: AsyncEngine) -> None:
-    """Through a pool of one: the cancelled unit's connection must not come back with a transaction half-begun."""
-    one = create_async_engine(engine.url, pool_size=1, max_overflow=0)
-    try:
-        with pytest.raises(asyncio.CancelledError):
-            async with (
-                autocommit(one).connect() as connection,
-                driver_transaction(connection, CancelledDuringBegin(one.dialect)) as write,
-            ):
-                await write.execute(INSERT, a_thing("never"))
-        statements = AsyncpgStatements(one.dialect)
-        async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
-            await write.execute(INSERT, a_thing("a"))
-        async with one.connect() as connection:
-            ids = (await connection.execute(select(things.c.id))).scalars().all()
-        assert ids == ["a"]
-    finally:
-        await one.dispose()
+async def test_after_a_unit_cancelled_at_begin_the_next_unit_on_its_connection_commits(
+    pool_of_one: AsyncEngine,
+) -> None:
+    """The cancelled unit's connection must not come back with a transaction half-begun."""
+    one = pool_of_one
+    with pytest.raises(asyncio.CancelledError):
+        async with (
+            autocommit(one).connect() as connection,
+            driver_transaction(connection, CancelledDuringBegin(one.dialect)) as write,
+        ):
+            await write.execute(INSERT, a_thing("never"))
+    statements = AsyncpgStatements(one.dialect)
+    async with autocommit(one).connect() as connection, driver_transaction(connection, statements) as write:
+        await write.execute(INSERT, a_thing("a"))
+    async with one.connect() as connection:
+        ids = (await connection.execute(select(things.c.id))).scalars().all()
+    assert ids == ["a"]
 
 
-async def lose(connection: AsyncConnection, engine: AsyncEngine) -> None:
-    """End the connection's backend from another connection, and wait until its driver knows."""
-    driver = await asyncpg_of(connection)
+async def lose(driver: asyncpg.Connection, engine: AsyncEngine) -> None:
+    """End the driver's backend from another connection, and wait until the driver knows."""
     async with engine.connect() as other:
         await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.get_server_pid()})
         await other.commit()
@@ -229,14 +232,14 @@ async def roll_back_itself(write: AsyncpgConnection, _connection: AsyncConnectio
 
 async def lose_the_connection(_write: AsyncpgConnection, connection: AsyncConnection, engine: AsyncEngine) -> None:
     """COMMIT then fails as a lost connection (answered 503)."""
-    await lose(connection, engine)
+    await lose(await asyncpg_of(connection), engine)
 
 
 async def lose_the_connection_and_fail(
     _write: AsyncpgConnection, connection: AsyncConnection, engine: AsyncEngine
 ) -> None:
     """The unit's own error wins over the ROLLBACK that cannot reach the database."""
-    await lose(connection, engine)
+    await lose(await asyncpg_of(connection), engine)
     raise Abandoned
 
 
@@ -278,9 +281,7 @@ async def test_a_point_read_after_its_pooled_connection_was_lost_reads_on_a_new_
         raw = await pooled.raw_connection()
         driver = raw.driver_connection
         raw.close()
-        async with engine.connect() as other:
-            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.get_server_pid()})
-        await wait_until(driver.is_closed, 10, message="the driver to see its backend gone")
+        await lose(driver, engine)
         row = await reader.one_or_none(BY_ID, {"id": "a"})
         assert row is not None and row.id == "a"
         raw = await pooled.raw_connection()
