@@ -149,8 +149,10 @@ async def driver_transaction(
                 await driver.execute("ROLLBACK")
                 ended = True
             raise
-        ended_early = not driver.is_in_transaction()  # PostgreSQL would answer a COMMIT outside one with COMMIT
-        answer = "nothing (the transaction had ended)" if ended_early else await statements.control(driver, "COMMIT")
+        if not driver.is_in_transaction():  # PostgreSQL would answer a COMMIT outside one with COMMIT
+            ended = True
+            raise UnitRolledBack("The unit ended its transaction itself before COMMIT.")
+        answer = await statements.control(driver, "COMMIT")
         ended = True
         if answer != "COMMIT":
             raise UnitRolledBack(f"The unit's transaction did not commit: COMMIT answered {answer}.")
