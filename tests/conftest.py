@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -158,6 +158,7 @@ def start_server(
         dev: bool = True,
         wait: bool = True,
         catalog: bool = True,
+        preexec: Callable[[], None] | None = None,
     ) -> ServerProcess:
         server = ServerProcess(
             db_url or databases.new(),
@@ -166,6 +167,7 @@ def start_server(
             args=args,
             dev=dev,
             catalog=catalog_file if catalog else None,
+            preexec=preexec,
         )
         started.append(server)
         track_server(request, server)

@@ -64,6 +64,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+OPEN_FILES_WARNING = 4096
+"""Below this many open files a process holds few devices: say so, since the refusals themselves are silent."""
+
+
+def _allow_open_files() -> None:
+    """Lift the soft limit on open files to the hard one, for this process and the workers it starts.
+
+    Every connected device holds a socket, and the usual soft limit (1,024) would refuse the 1,025th device while
+    memory is still plentiful. Past the limit new connections are dropped (the client sees a reset) and nothing is
+    logged, while a write that needs a database file fails with 503 (BENCHMARKS.md, issue 8, fifteenth session).
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # an unlimited hard limit that the kernel caps lower (macOS)
+            pass
+    if soft == resource.RLIM_INFINITY:
+        logger.info("no open-file limit: connected devices per process are bounded by memory alone")
+    elif soft < OPEN_FILES_WARNING:
+        logger.warning(
+            "this process may open only %d files, so it can hold fewer than %d connected devices: raise the hard "
+            "limit (ulimit -Hn, or LimitNOFILE= in a systemd unit)",
+            soft,
+            soft,
+        )
+    else:
+        logger.info("open-file limit %d: at most that many connected devices per process", soft)
+
+
 def _migrate(settings: Settings) -> None:
     from omnicart_server.db.migrate import upgrade_to_head
 
@@ -98,6 +133,7 @@ def _serve(settings: Settings) -> int:
     elif not _schema_is_current(settings):
         raise ConfigError("The database schema is not current: run `omnicart migrate --db URL` first.")
     export_to_environ(settings)
+    _allow_open_files()
     if settings.dev:
         logger.info("demo shop at %s/demo, agent console at %s/demo/agent", settings.base_url, settings.base_url)
     uvicorn.run(

@@ -1,12 +1,24 @@
-"""Sockets per customer are capped (OMNICART_MAX_SOCKETS_PER_CUSTOMER): one more is refused with 4429."""
+"""How many sockets a server takes, per customer and per process.
+
+Per customer a cap (OMNICART_MAX_SOCKETS_PER_CUSTOMER): one more is refused with 4429. Per process as many as its
+hard open-file limit allows, whatever soft limit it was started under.
+"""
 
 from __future__ import annotations
 
+import resource
+
 from omnicart.protocol.problems import CloseCode
+from tests.conftest import unavailable
 from tests.support.catalog import SKUS
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, StartServer
 from tests.support.stream import StreamClient, wait_until
-from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice
+from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice, connected
+
+LOW_SOFT_LIMIT = 64
+"""Open files the server is started with as its soft limit: fewer than the sockets the test below opens on it."""
+DEVICES = 60
+"""Devices of the test below; each holds two sockets on the server (its HTTP client's and its stream)."""
 
 
 async def test_socket_over_the_customer_cap_is_closed_4429(
@@ -64,3 +76,28 @@ async def test_closing_a_socket_frees_its_place(
 
     newcomer = await wait_until(accepted, 10, interval=0.1, message="a new socket accepted after one closed")
     assert newcomer.welcome is not None
+
+
+def _low_soft_open_file_limit() -> None:
+    """In the server's process before it starts: a soft limit of LOW_SOFT_LIMIT under an unchanged hard one."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_SOFT_LIMIT, hard))
+
+
+async def test_a_low_soft_open_file_limit_does_not_cap_the_devices(
+    start_server: StartServer, stream_device: OpenStreamDevice, connect_stream: ConnectStream
+) -> None:
+    """Started under a soft limit of 64 open files, the server still takes 60 devices (120 sockets) and serves them.
+
+    Left at such a limit (1,024 is the usual one), the process would reset every connection past it, unlogged.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4 * DEVICES:
+        unavailable(f"the hard open-file limit ({hard}) is too low to hold {DEVICES} devices and their HTTP clients")
+    server = start_server(preexec=_low_soft_open_file_limit)
+    devices = [await stream_device(server, device=f"till-{n}") for n in range(DEVICES)]
+    streams = [await connected(connect_stream, server, device) for device in devices]
+
+    await devices[-1].add(SKUS[0])
+    await streams[-1].wait_for_seq(await devices[-1].head())
+    assert not [stream for stream in streams if stream.closed]

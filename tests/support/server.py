@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -80,6 +80,7 @@ class ServerProcess:
         dev: bool = True,
         catalog: Path | None = None,
         port: int | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.db_url = db_url
         """The database the server uses; kept across restarts."""
@@ -93,6 +94,8 @@ class ServerProcess:
         """Pass --dev (the well-known signing key unless OMNICART_SECRET_KEYS is set)."""
         self.catalog = catalog
         self.port = port or free_port()
+        self.preexec = preexec
+        """Run in the child before `omnicart` starts, e.g. to lower a resource limit."""
         self._process: subprocess.Popen[bytes] | None = None
         self._starts = 0
 
@@ -130,6 +133,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self.preexec,
             )
         if wait:
             self.wait_healthy()
@@ -227,6 +231,7 @@ class StartServer(Protocol):
         dev: bool = True,
         wait: bool = True,
         catalog: bool = True,
+        preexec: Callable[[], None] | None = None,
     ) -> ServerProcess: ...
 
 
