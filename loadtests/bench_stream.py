@@ -90,6 +90,8 @@ FILL_CONCURRENCY = 8
 """Writes in flight while filling the resume log."""
 WRITE_CONNECTIONS = 512
 """Timed writes in flight at most; past it a write waits for a connection, its wait counted in its latency."""
+SERVER_FILES_BESIDE_SOCKETS = 128
+"""Open files a server needs besides the round's sockets: its database files, listening socket, pools and log."""
 PR_SET_PDEATHSIG = 1
 LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?")
@@ -510,6 +512,7 @@ def fleet(mp: SpawnContext, jobs: Sequence[ClientJob], grace: float = 5.0) -> It
             ours, theirs = mp.Pipe()
             process = mp.Process(target=function, args=(*args, theirs), daemon=True)
             process.start()
+            theirs.close()  # the child has its own copy now; ours held open would hide the child's death from poll()
             started.processes.append(process)
             started.controls.append(ours)
         yield started
@@ -790,6 +793,21 @@ class RoundResult:
     """Filled in once the server has stopped."""
 
 
+def check_open_files(devices: int, settings: MeasureSettings) -> None:
+    """Refuse a round the server cannot hold: past its open-file limit it resets each new connection, unlogged.
+
+    The server runs with its soft limit raised to the hard one, which it shares with this process.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = devices + settings.customers + WRITE_CONNECTIONS + SERVER_FILES_BESIDE_SOCKETS
+    if hard != resource.RLIM_INFINITY and needed > hard:
+        most = hard - (needed - devices)
+        raise RuntimeError(
+            f"{devices:,} devices need ~{needed:,} open files in the server, over the limit of {hard:,} (ulimit -Hn): "
+            f"use at most {most:,}"
+        )
+
+
 def stream_round(
     mp: SpawnContext,
     server: Server,
@@ -800,6 +818,7 @@ def stream_round(
     step: Callable[[str], None],
 ) -> RoundResult:
     """`devices` idle devices on a running server, then the measurement beside them."""
+    check_open_files(devices, settings)
     customers = devices // 2
     with idle_fleet(mp, settings.listen_target, customers, client_procs) as idle:
         step(f"{devices} devices: opening {customers} customers x 2 sessions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import resource
 import sys
 from pathlib import Path
 
@@ -62,3 +63,44 @@ def test_a_postgresql_run_shows_the_mutations_rate_without_judging_it_by_sqlites
     assert re.fullmatch(r"[\d,]+/s", row["figure"]), row
     assert row["target"] == "(>= 5,000/s on SQLite)", row
     assert row["met"] == "", row
+
+
+def _open_file_limit_1024() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_a_round_past_the_open_file_limit_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """Allowed 1,024 open files, 1,000 devices and the measurement's sockets do not fit in the server.
+
+    The round is refused up front, saying how many devices would fit, rather than run with connections reset.
+    """
+    markdown = tmp_path / "bench.md"
+    command = [sys.executable, "-m", "loadtests.bench", "--only", "rss", "--devices", "1000"]
+    result = run_tool([*command, "--markdown", str(markdown)], RUN_TIMEOUT, preexec=_open_file_limit_1024)
+    assert result.returncode == 1, f"{result.stdout}\n--- stderr ---\n{result.stderr[-6000:]}"
+    (row,) = markdown_rows(markdown.read_text())
+    assert re.fullmatch(
+        r"failed: RuntimeError: 1,000 devices need ~[\d,]+ open files in the server, over the limit of 1,024 "
+        r"\(ulimit -Hn\): use at most \d+",
+        row["figure"],
+    ), row
+
+
+DEAD_MEASUREMENT = """
+import multiprocessing
+from loadtests.bench_stream import MeasureSettings, OmnicartTarget, free_port, run_measurement
+
+nowhere = OmnicartTarget(f"http://127.0.0.1:{free_port()}")
+settings = MeasureSettings(nowhere, nowhere, customers=1, rate=1, duration=1, resume_events=0, resume_repeats=1)
+try:
+    run_measurement(multiprocessing.get_context("spawn"), settings)
+except RuntimeError as exc:
+    print("reported:", exc)
+"""
+"""A measurement against a port nobody listens on: its client process fails before it reports anything."""
+
+
+def test_a_client_process_that_dies_is_reported_at_once_not_after_the_phase_timeout() -> None:
+    """The bench waits up to 15 minutes for a phase's report; a client that died must not cost that wait."""
+    result = run_tool([sys.executable, "-c", DEAD_MEASUREMENT], RUN_TIMEOUT)
+    assert "reported: a client process died during the measurement" in result.stdout, result.stderr[-3000:]

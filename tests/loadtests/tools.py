@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_tool(
-    command: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
+    command: Sequence[str],
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run from the repository root without this environment's OMNICART_* settings (`env` adds variables back)."""
+    """Run from the repository root without this environment's OMNICART_* settings (`env` adds variables back).
+
+    `preexec` runs in the child before the tool starts (to lower a resource limit, say).
+    """
     clean = {key: value for key, value in os.environ.items() if not key.startswith("OMNICART_")}
     return subprocess.run(
         command,
@@ -23,4 +29,5 @@ def run_tool(
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=preexec,
     )
