@@ -79,6 +79,7 @@ from loadtests.bench_stream import (
     http_client,
     machine,
     ms,
+    open_files_problem,
     open_session,
     percentile,
     raise_nofile_limit,
@@ -182,6 +183,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         parser.error("--devices must be at least 2, --duration and --rate positive, --customers at least 1")
     if min(args.load_procs, args.connections, args.client_procs) < 1:
         parser.error("--load-procs, --connections and --client-procs must be at least 1")
+    rounds = set(only) & {"latency", "rss", "resume", "peer"}
+    if rounds and (problem := open_files_problem(devices, sizes.latency_customers)):
+        parser.error(problem)
     return Options(
         sizes,
         only,

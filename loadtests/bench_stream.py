@@ -91,7 +91,8 @@ FILL_CONCURRENCY = 8
 WRITE_CONNECTIONS = 512
 """Timed writes in flight at most; past it a write waits for a connection, its wait counted in its latency."""
 SERVER_FILES_BESIDE_SOCKETS = 128
-"""Open files a server needs besides the round's sockets: its database files, listening socket, pools and log."""
+"""Open files a server needs besides the idle devices, the latency listeners and the write connections: its own
+(~50: database files, listening socket, pools, log) and the measurement's session and resume connections."""
 PR_SET_PDEATHSIG = 1
 LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?")
@@ -493,7 +494,10 @@ class Fleet:
 
     def command(self, command: str) -> None:
         for control in self.controls:
-            control.send(command)
+            try:
+                control.send(command)
+            except (BrokenPipeError, ConnectionResetError):
+                raise RuntimeError(f"a client process died before the command {command!r}") from None
 
     def reports(self, what: str) -> PhaseReport:
         return sum_reports([receive(control, PHASE_TIMEOUT, what) for control in self.controls])
@@ -512,7 +516,7 @@ def fleet(mp: SpawnContext, jobs: Sequence[ClientJob], grace: float = 5.0) -> It
             ours, theirs = mp.Pipe()
             process = mp.Process(target=function, args=(*args, theirs), daemon=True)
             process.start()
-            theirs.close()  # the child has its own copy now; ours held open would hide the child's death from poll()
+            theirs.close()  # the child has its own copy now; ours, held open, would hide the child's death from poll()
             started.processes.append(process)
             started.controls.append(ours)
         yield started
@@ -793,19 +797,20 @@ class RoundResult:
     """Filled in once the server has stopped."""
 
 
-def check_open_files(devices: int, settings: MeasureSettings) -> None:
-    """Refuse a round the server cannot hold: past its open-file limit it resets each new connection, unlogged.
+def open_files_problem(devices: Sequence[int], listeners: int) -> str | None:
+    """Why rounds of these device counts cannot run here, if they cannot; checked before any server starts.
 
-    The server runs with its soft limit raised to the hard one, which it shares with this process.
+    Past its open-file limit a server resets each new connection, unlogged, and the round measures that instead. The
+    server runs with its soft limit raised to the hard one, which it shares with this process.
     """
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = devices + settings.customers + WRITE_CONNECTIONS + SERVER_FILES_BESIDE_SOCKETS
-    if hard != resource.RLIM_INFINITY and needed > hard:
-        most = hard - (needed - devices)
-        raise RuntimeError(
-            f"{devices:,} devices need ~{needed:,} open files in the server, over the limit of {hard:,} (ulimit -Hn): "
-            f"use at most {most:,}"
-        )
+    beside = listeners + WRITE_CONNECTIONS + SERVER_FILES_BESIDE_SOCKETS
+    if hard == resource.RLIM_INFINITY or max(devices) + beside <= hard:
+        return None
+    needed = f"{max(devices):,} devices need ~{max(devices) + beside:,} open files in the server"
+    if hard - beside < 2:
+        return f"{needed}, and this machine allows {hard:,} (ulimit -Hn), too few for any round"
+    return f"{needed}, over this machine's limit of {hard:,} (ulimit -Hn): use at most {hard - beside:,}"
 
 
 def stream_round(
@@ -818,7 +823,6 @@ def stream_round(
     step: Callable[[str], None],
 ) -> RoundResult:
     """`devices` idle devices on a running server, then the measurement beside them."""
-    check_open_files(devices, settings)
     customers = devices // 2
     with idle_fleet(mp, settings.listen_target, customers, client_procs) as idle:
         step(f"{devices} devices: opening {customers} customers x 2 sessions")
@@ -1034,6 +1038,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         parser.error("--devices and --resume-events must be at least 2, --rate and --duration positive")
     if args.customers < 1 or args.client_procs < 1 or args.resume_repeats < 1:
         parser.error("--customers, --client-procs and --resume-repeats must be at least 1")
+    if problem := open_files_problem(args.devices, args.customers):
+        parser.error(problem)
     return Options(**vars(args))
 
 
