@@ -82,7 +82,6 @@ from loadtests.bench_stream import (
     open_files_problem,
     open_session,
     percentile,
-    raise_nofile_limit,
     run_async,
     run_measurement,
     running,
@@ -95,6 +94,7 @@ from loadtests.bench_stream import (
     wait_command,
 )
 from loadtests.peer_socketio import SocketIOTarget
+from omnicart_server.open_files import raise_open_file_limit
 
 ROWS = ("mutations", "latency", "rss", "resume", "scaling", "ceiling", "peer")
 MUTATIONS_TARGET = 5000.0
@@ -801,7 +801,7 @@ def run(options: Options, results: Results) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
-    raise_nofile_limit()
+    raise_open_file_limit()
     results = Results()
     start = Usage.now()
     try:

@@ -69,6 +69,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from loadtests import rawhttp
+from omnicart_server.open_files import raise_open_file_limit
 
 T = TypeVar("T")
 
@@ -103,12 +104,6 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?")
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def raise_nofile_limit() -> None:
-    """Allow as many open files as the hard limit: every socket is a file descriptor."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port() -> int:
@@ -188,7 +183,7 @@ def omnicart_command() -> list[str]:
 
 def _server_preexec() -> None:
     """In the server process before exec: more file descriptors, and die with the benchmark even on kill -9."""
-    raise_nofile_limit()
+    raise_open_file_limit()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -465,7 +460,7 @@ async def wait_command(control: Connection, expected: str) -> None:
 def child_setup() -> None:
     """In a client process: more file descriptors; Ctrl-C is for the main process, which ends its children."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise_nofile_limit()
+    raise_open_file_limit()
 
 
 def stop_child(process: SpawnProcess, grace: float) -> None:
@@ -1046,7 +1041,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
-    raise_nofile_limit()
+    raise_open_file_limit()
     mp = multiprocessing.get_context("spawn")
     try:
         results = [run_round(mp, options, devices) for devices in options.devices]

@@ -66,43 +66,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 OPEN_FILES_WARNING = 4096
 """Below this many open files a process holds few devices: say so, since the refusals themselves are silent."""
-MACOS_OPEN_MAX = 10240
-"""macOS refuses an unlimited soft limit even under an unlimited hard one; this is the most it allows a process."""
 
 
 def _allow_open_files() -> None:
-    """Lift the soft limit on open files to the hard one, for this process and the workers it starts.
+    """Raise the open-file limit for this process and its workers, and log it.
 
     Every connected device holds a socket, and under the usual soft limit (1,024) a process with its own ~50 files
     refuses devices from around the 970th, while memory is still plentiful. Past the limit new connections are
     dropped (the client sees a reset) and nothing is logged, while a write that needs a database file fails with
     503 (BENCHMARKS.md, issue 8, fifteenth session).
     """
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for wanted in (hard, MACOS_OPEN_MAX) if soft != resource.RLIM_INFINITY else ():
-        if wanted != resource.RLIM_INFINITY and wanted <= soft:
-            break
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        except (ValueError, OSError):
-            continue
-        soft = wanted
-        break
-    if soft == resource.RLIM_INFINITY:
+    from omnicart_server.open_files import raise_open_file_limit
+
+    limit = raise_open_file_limit()
+    if limit is None:
         logger.info("no open-file limit: connected devices per process are bounded by memory alone")
-    elif soft < OPEN_FILES_WARNING:
+    elif limit < OPEN_FILES_WARNING:
         logger.warning(
             "this process may open only %d files, so it holds fewer than %d connected devices: raise the open-file "
             "limit (ulimit -Hn and ulimit -n, or LimitNOFILE= in a systemd unit)",
-            soft,
-            soft,
+            limit,
+            limit,
         )
     else:
-        logger.info("open-file limit %d: a little under that many connected devices per process", soft)
+        logger.info("open-file limit %d: a little under that many connected devices per process", limit)
 
 
 def _migrate(settings: Settings) -> None:
