@@ -23,6 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from omnicart._backoff import backoff
+from omnicart.cancellation import cancel_and_wait
 from omnicart.errors import AuthError, StreamError
 from omnicart.protocol.cart import Cart
 from omnicart.protocol.events import Event, EventKind
@@ -166,14 +167,15 @@ class LiveConnection:
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
+            await cancel_and_wait([self._task])
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._set(ConnectionState.CLOSED)
 
     async def wait_live(self, timeout: float = 10.0) -> None:
         """Wait until the stream is connected and caught up (raises what stopped it for good)."""
-        await asyncio.wait_for(self._live.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._live.wait()
         if self._failure is not None:
             raise self._failure
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnicart.cancellation import cancel_and_wait
 from omnicart.cart_ops import CartLimits
 from omnicart.protocol.identity import MergeStrategy
 from omnicart_server.assist.service import AssistService
@@ -143,8 +144,8 @@ class ServerContext:
         self._tasks.append(asyncio.create_task(self.jobs.run_forever(), name="omnicart-jobs"))
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._tasks)
         for task in self._tasks:
-            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.fanout.stop()

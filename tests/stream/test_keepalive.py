@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from tests.support.server import ServerProcess, StartServer
@@ -21,13 +20,6 @@ from tests.support.stream_fixtures import ConnectStream, OpenStreamDevice, conne
 INTERVAL = 1.0
 """Seconds between pings on the test server: 10 buckets, a tenth of a second apart."""
 SOCKETS = 15
-
-
-def _connections(server: ServerProcess) -> int:
-    """The server's own count of live WebSocket connections (`omnicart_stream_connections` on /metrics)."""
-    text = httpx.get(f"{server.url}/metrics").text
-    line = next(line for line in text.splitlines() if line.startswith("omnicart_stream_connections "))
-    return int(float(line.split()[1]))
 
 
 @pytest.fixture
@@ -49,13 +41,13 @@ async def test_only_the_sockets_that_stop_answering_pings_are_dropped(
         stream.freeze()
 
     await wait_until(
-        lambda: _connections(pinged_server) == len(answering),
+        lambda: pinged_server.live_connections() == len(answering),
         timeout=10 * INTERVAL,
         interval=0.1,
         message=f"the server holding only the {len(answering)} answering sockets",
     )
     await asyncio.sleep(3 * INTERVAL)  # three more rounds of pings, each answered
-    assert _connections(pinged_server) == len(answering)
+    assert pinged_server.live_connections() == len(answering)
     assert not any(stream.closed for stream in answering), [str(s) for s in answering if s.closed]
 
     for stream in hung:
@@ -73,7 +65,7 @@ async def test_an_unpinged_server_keeps_idle_sockets(
     hung = await _open(server, stream_device, connect_stream)
     hung.freeze()
     await asyncio.sleep(3 * INTERVAL)
-    assert _connections(server) == 1
+    assert server.live_connections() == 1
     hung.thaw()
     assert not hung.closed
 

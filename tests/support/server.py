@@ -197,6 +197,12 @@ class ServerProcess:
             self.env = dict(env)
         return self.start()
 
+    def live_connections(self) -> int:
+        """The server's own count of live WebSocket connections (`omnicart_stream_connections` on /metrics)."""
+        text = httpx.get(f"{self.url}/metrics").text
+        line = next(line for line in text.splitlines() if line.startswith("omnicart_stream_connections "))
+        return int(float(line.split()[1]))
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")

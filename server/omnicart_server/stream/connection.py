@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar.exceptions import WebSocketDisconnect
 
+from omnicart.cancellation import cancel_and_wait
 from omnicart.protocol.events import Event, EventKind
 from omnicart.protocol.problems import CloseCode
 from omnicart.protocol.stream import (
@@ -135,8 +136,7 @@ class StreamConnection:
                     logger.error("stream connection failed", exc_info=error)
                     self.cut(1011, "server error: reconnect and resume")
         finally:
-            for task in self._tasks:
-                task.cancel()
+            await cancel_and_wait(self._tasks)
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from omnicart.cancellation import cancel_and_wait
 from omnicart.protocol.events import Event
 from omnicart.protocol.stream import PresenceSession
 from omnicart_server.db.models import customers
@@ -145,8 +146,7 @@ class RedisFanOut(FanOut):
 
     async def stop(self) -> None:
         await super().stop()
-        for task in self._tasks:
-            task.cancel()
+        await cancel_and_wait(self._tasks)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, RedisError, OSError, RuntimeError):
                 await task

@@ -64,7 +64,8 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
 async def _receive_hello(socket: WebSocket[Any, Any, Any], timeout: float) -> Hello | None:
     """The first frame, if it is a hello in time; otherwise the socket is closed with the reason."""
     try:
-        raw = await asyncio.wait_for(socket.receive_data(mode="text"), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on Python 3.11 it can swallow a shutdown's cancellation
+            raw = await socket.receive_data(mode="text")
     except TimeoutError:
         await socket.close(code=CloseCode.HELLO_TIMEOUT, reason="send hello first")
         return None
