@@ -12,7 +12,6 @@ LiveThread gives the sync Client the same connection on a thread of its own, rep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from enum import StrEnum
@@ -166,11 +165,10 @@ class LiveConnection:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self._task is not None:
-            await cancel_and_wait([self._task])
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        errors = await cancel_and_wait([self._task] if self._task is not None else [])
         self._set(ConnectionState.CLOSED)
+        if errors:
+            raise errors[0]
 
     async def wait_live(self, timeout: float = 10.0) -> None:
         """Wait until the stream is connected and caught up (raises what stopped it for good)."""
@@ -258,7 +256,7 @@ class LiveConnection:
                 async for raw in socket:
                     self._on_frame(_frame_decoder.decode(raw))
             finally:
-                refresher.cancel()
+                await cancel_and_wait([refresher])  # a refresh failing as the socket closes is that close
 
     def _on_frame(self, frame: ServerFrame) -> None:
         if isinstance(frame, Refreshed):

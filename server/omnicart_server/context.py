@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -144,10 +143,8 @@ class ServerContext:
         self._tasks.append(asyncio.create_task(self.jobs.run_forever(), name="omnicart-jobs"))
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for error in await cancel_and_wait(self._tasks):
+            logger.error("background task failed at shutdown", exc_info=error)
         await self.fanout.stop()
         await self.limiter.close()
         await self.jobs.close()

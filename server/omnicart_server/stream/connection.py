@@ -136,10 +136,7 @@ class StreamConnection:
                     logger.error("stream connection failed", exc_info=error)
                     self.cut(1011, "server error: reconnect and resume")
         finally:
-            await cancel_and_wait(self._tasks)
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(self._tasks)  # what they raise now is the socket closing under them
         if self._close is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close(code=self._close[0], reason=self._close[1])

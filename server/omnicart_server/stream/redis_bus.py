@@ -146,10 +146,9 @@ class RedisFanOut(FanOut):
 
     async def stop(self) -> None:
         await super().stop()
-        await cancel_and_wait(self._tasks)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError, RuntimeError):
-                await task
+        for error in await cancel_and_wait([*self._tasks, *self._background]):
+            if not isinstance(error, (RedisError, OSError, RuntimeError)):  # not Redis going away under it
+                logger.error("fan-out task failed at shutdown", exc_info=error)
         with contextlib.suppress(RedisError, OSError):
             await self._redis.zrem(PROCESSES_KEY, self._process_id)  # others drop its devices at their next beat
         await self._redis.aclose()
