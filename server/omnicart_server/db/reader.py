@@ -1,14 +1,16 @@
-"""Point reads on hot paths (the session behind a token, the cart): inline on SQLite, pooled on PostgreSQL.
+"""Short reads on hot paths: inline on SQLite, pooled on PostgreSQL.
 
-A primary-key read of a local SQLite file takes tens of microseconds; through aiosqlite it also took a hop to a
-worker thread and back, several times the read itself, on every request whose session was not cached. WAL readers
-never wait for the writer, so the read runs on the loop like the writer's statements (db/executor.py), and a
-`prepared` statement runs straight on the driver (db/driver.py).
+They are the session behind a token, the cart, and the log's position and pages of it to replay. A primary-key
+read of a local SQLite file takes tens of microseconds; through aiosqlite it also took a hop to a worker thread and
+back, several times the read itself, on every request whose session was not cached. WAL readers never wait for the
+writer, so the read runs on the loop like the writer's statements (db/executor.py), and a `prepared` statement
+runs straight on the driver (db/driver.py). A device connecting reads the log's position and replays the log:
+inline, 4,000 devices connected in ~4 s, where through the aiosqlite pool they took 17-26 s (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, is_prepared
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 class PointReader(Protocol):
     async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None: ...
 
+    async def all(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]: ...
+
     async def close(self) -> None: ...
 
 
@@ -40,15 +44,26 @@ class InlineReader:
         self._kept: Connection | None = None
 
     async def one_or_none(self, statement: Executable, parameters: Mapping[str, Any]) -> Row[Any] | None:
-        if self._kept is None:
-            self._kept = self._engine.connect()
+        kept = self._connection()
         if is_prepared(statement):
-            row: Row[Any] | None = self._statements.run(driver_of(self._kept), statement, parameters).one_or_none()
+            row: Row[Any] | None = self._statements.run(driver_of(kept), statement, parameters).one_or_none()
             return row
         try:
-            return self._kept.execute(statement, parameters).one_or_none()
+            return kept.execute(statement, parameters).one_or_none()
         finally:
-            self._kept.rollback()  # ends the read's transaction, so the next read sees the latest commit
+            kept.rollback()  # ends the read's transaction, so the next read sees the latest commit
+
+    async def all(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        kept = self._connection()
+        try:
+            return kept.execute(statement, parameters).all()
+        finally:
+            kept.rollback()
+
+    def _connection(self) -> Connection:
+        if self._kept is None:
+            self._kept = self._engine.connect()
+        return self._kept
 
     async def close(self) -> None:
         if self._kept is not None:
@@ -81,6 +96,10 @@ class PooledReader:
                 raw.close()  # back to the pool: no transaction to roll back, so nothing to await
         async with self._engine.connect() as connection:
             return (await connection.execute(statement, parameters)).one_or_none()
+
+    async def all(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        async with self._engine.connect() as connection:
+            return (await connection.execute(statement, parameters)).all()
 
     async def close(self) -> None:
         """The pool belongs to the server context, which disposes of it."""

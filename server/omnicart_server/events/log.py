@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 
 from omnicart.protocol.events import Event, EventPage
 from omnicart_server.db.models import customers, events
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from omnicart_server.db.executor import Executor
+    from omnicart_server.db.reader import PointReader
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -40,33 +41,29 @@ class LogPosition(NamedTuple):
     pruned_seq: int
 
 
-async def log_position(engine: AsyncEngine, customer_id: str) -> LogPosition:
-    async with engine.connect() as conn:
-        return await _position(conn, customer_id)
+_POSITION = select(customers.c.head_seq, customers.c.epoch, customers.c.pruned_seq).where(
+    customers.c.id == bindparam("customer_id")
+)
+_PAGE = (
+    select(events)
+    .where(events.c.customer_id == bindparam("customer_id"), events.c.seq > bindparam("since"))
+    .order_by(events.c.seq)
+    .limit(bindparam("limit"))
+)
 
 
-async def _position(conn: Executor, customer_id: str) -> LogPosition:
-    row = (
-        await conn.execute(
-            select(customers.c.head_seq, customers.c.epoch, customers.c.pruned_seq).where(customers.c.id == customer_id)
-        )
-    ).one()
+async def log_position(reader: PointReader, customer_id: str) -> LogPosition:
+    row = await reader.one_or_none(_POSITION, {"customer_id": customer_id})
+    if row is None:
+        raise LookupError(f"no customer {customer_id}")
     return LogPosition(row.head_seq, row.epoch, row.pruned_seq)
 
 
-async def read_events(engine: AsyncEngine, customer_id: str, since: int, limit: int) -> EventPage:
+async def read_events(reader: PointReader, customer_id: str, since: int, limit: int) -> EventPage:
     """Up to `limit` events with seq > `since`, in order, and the customer's head seq."""
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(events)
-                .where(events.c.customer_id == customer_id, events.c.seq > since)
-                .order_by(events.c.seq)
-                .limit(limit)
-            )
-        ).all()
-        # Read after the rows: the head only grows, so it is never below the last seq of the page.
-        position = await _position(conn, customer_id)
+    rows = await reader.all(_PAGE, {"customer_id": customer_id, "since": since, "limit": limit})
+    # Read after the rows: the head and the pruned seq only grow, so the head is never below the page's last seq.
+    position = await log_position(reader, customer_id)
     if since < position.pruned_seq:
         raise LogTruncated(pruned_seq=position.pruned_seq)
     page = [_event_of(row) for row in rows]

@@ -34,7 +34,7 @@ async def list_events(
     since: Annotated[int, Parameter(ge=0, le=MAX_SEQ, description="Return events with a greater seq; 0 for all.")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="At most this many events.")] = 100,
 ) -> EventPage:
-    return await read_events(ctx.read_engine, caller.customer_id, since, limit)
+    return await read_events(ctx.point_reader, caller.customer_id, since, limit)
 
 
 @get(

@@ -38,8 +38,8 @@ from omnicart_server.metrics import SLOW_CONSUMERS_CUT
 
 if TYPE_CHECKING:
     from litestar import WebSocket
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from omnicart_server.db.reader import PointReader
     from omnicart_server.sessions.service import Device, SessionService
     from omnicart_server.stream.fanout import FanOut
 
@@ -68,7 +68,7 @@ class StreamConnection:
         device: Device,
         *,
         since: int,
-        read_engine: AsyncEngine,
+        reader: PointReader,
         fanout: FanOut,
         sessions: SessionService,
         queue_size: int,
@@ -83,7 +83,7 @@ class StreamConnection:
         self._last = since
         self._offered = since
         """The highest seq queued here: the socket will hold at least this much of the log (gaps are repaired)."""
-        self._read_engine = read_engine
+        self._reader = reader
         self._fanout = fanout
         self._sessions = sessions
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
@@ -181,7 +181,7 @@ class StreamConnection:
     async def _replay(self, until: int | None) -> None:
         """Send the log's events after `last`, up to `until` (None: to the head), in order."""
         while until is None or self._last < until:
-            page = await read_events(self._read_engine, self.customer_id, self._last, REPLAY_PAGE)
+            page = await read_events(self._reader, self.customer_id, self._last, REPLAY_PAGE)
             for event in page.events:
                 if until is not None and event.seq > until:
                     return

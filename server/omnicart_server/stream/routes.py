@@ -34,7 +34,7 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
         socket,
         device,
         since=hello.since,
-        read_engine=ctx.read_engine,
+        reader=ctx.point_reader,
         fanout=ctx.fanout,
         sessions=ctx.sessions,
         queue_size=ctx.settings.stream_queue_size,
@@ -46,7 +46,7 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
         return
     try:
         ctx.fanout.joined(connection)
-        head, epoch, pruned_seq = await log_position(ctx.read_engine, device.customer_id)
+        head, epoch, pruned_seq = await log_position(ctx.point_reader, device.customer_id)
         snapshot = None
         if hello.since > head or hello.since < pruned_seq or (hello.epoch is not None and hello.epoch != epoch):
             # The log cannot bring this client up to date (its seq is from another log, or past retention):
