@@ -35,7 +35,8 @@ class PointReader(Protocol):
 class InlineReader:
     """SQLite: one kept connection, each read its own short transaction so it sees the latest commit.
 
-    A prepared statement runs on the driver in autocommit mode, which is a transaction of its own.
+    A prepared statement runs on the driver in autocommit mode, which is a transaction of its own. No read awaits
+    anything, so the one connection serves one read at a time, on the loop.
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -45,11 +45,13 @@ _POSITION = select(customers.c.head_seq, customers.c.epoch, customers.c.pruned_s
     customers.c.id == bindparam("customer_id")
 )
 _PAGE = (
-    select(events)
+    select(events, customers.c.head_seq, customers.c.pruned_seq)
+    .join(customers, customers.c.id == events.c.customer_id)
     .where(events.c.customer_id == bindparam("customer_id"), events.c.seq > bindparam("since"))
     .order_by(events.c.seq)
     .limit(bindparam("limit"))
 )
+"""Each event with its customer's head and pruned seq, read in the same statement."""
 
 
 async def log_position(reader: PointReader, customer_id: str) -> LogPosition:
@@ -60,15 +62,22 @@ async def log_position(reader: PointReader, customer_id: str) -> LogPosition:
 
 
 async def read_events(reader: PointReader, customer_id: str, since: int, limit: int) -> EventPage:
-    """Up to `limit` events with seq > `since`, in order, and the customer's head seq."""
+    """Up to `limit` events with seq > `since`, in order, and the customer's head seq.
+
+    The events and the log's head and pruned seq come from one statement, so from one snapshot: the head is never
+    below the page's last seq, and a prune that commits meanwhile cannot make a whole page look truncated. An empty
+    page reads them on their own: a prune meanwhile had no event after `since` to drop.
+    """
     rows = await reader.all(_PAGE, {"customer_id": customer_id, "since": since, "limit": limit})
-    # Read after the rows: the head and the pruned seq only grow, so the head is never below the page's last seq.
-    position = await log_position(reader, customer_id)
-    if since < position.pruned_seq:
-        raise LogTruncated(pruned_seq=position.pruned_seq)
+    if rows:
+        head, pruned_seq = rows[0].head_seq, rows[0].pruned_seq
+    else:
+        head, _, pruned_seq = await log_position(reader, customer_id)
+    if since < pruned_seq:
+        raise LogTruncated(pruned_seq=pruned_seq)
     page = [_event_of(row) for row in rows]
     last = page[-1].seq if page else since
-    return EventPage(events=page, head=position.head, has_more=last < position.head)
+    return EventPage(events=page, head=head, has_more=last < head)
 
 
 async def prune_events(conn: Executor, cutoff: datetime) -> int:
