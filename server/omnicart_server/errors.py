@@ -91,6 +91,11 @@ class SessionRevoked(OmnicartError):
     status, code, title = 401, ErrorCode.SESSION_REVOKED, "Session revoked"
 
 
+def customer_gone() -> TokenInvalid:
+    """For a session still trusted for a moment (the session cache) after its anonymous customer was purged."""
+    return TokenInvalid("This session's customer no longer exists; open a new session.")
+
+
 class LogTruncated(OmnicartError):
     status, code, title = 410, ErrorCode.LOG_TRUNCATED, "Events were pruned"
 

@@ -15,7 +15,7 @@ from omnicart.protocol.events import EventKind
 from omnicart_server.db import idempotency
 from omnicart_server.db.driver import prepared
 from omnicart_server.db.models import CART_IS_ACTIVE, carts, customers, idempotency_keys, transactions
-from omnicart_server.errors import CartLocked, NotFound, VersionConflict, rejection
+from omnicart_server.errors import CartLocked, NotFound, VersionConflict, customer_gone, rejection
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -179,8 +179,8 @@ class CartService:
 async def _read_to_change(txn: WriteTxn, device: Device, idempotency_key: str | None) -> tuple[Device, Row[Any]]:
     """The device as it writes, its customer held, and the _CART_TO_CHANGE row."""
     customer_id, row = await txn.hold_and_read(device.customer_id, _CART_TO_CHANGE, {"key": idempotency_key})
-    if row is None:  # no such customer: the session outlived it
-        raise _no_active_cart()
+    if row is None:
+        raise customer_gone()
     return device.moved_to(customer_id), row
 
 

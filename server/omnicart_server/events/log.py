@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, exists, func, select, update
 
 from omnicart.protocol.events import Event, EventPage
 from omnicart_server.db.models import customers, events
-from omnicart_server.errors import LogTruncated
+from omnicart_server.errors import LogTruncated, customer_gone
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -57,7 +57,7 @@ _PAGE = (
 async def log_position(reader: PointReader, customer_id: str) -> LogPosition:
     row = await reader.one_or_none(_POSITION, {"customer_id": customer_id})
     if row is None:
-        raise LookupError(f"no customer {customer_id}")
+        raise customer_gone()
     return LogPosition(row.head_seq, row.epoch, row.pruned_seq)
 
 

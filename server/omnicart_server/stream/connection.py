@@ -133,6 +133,9 @@ class StreamConnection:
                     error = None if task.cancelled() else task.exception()
                     if error is None or isinstance(error, (WebSocketDisconnect, OSError)):
                         continue  # the client left while we were sending (uvicorn: ClientDisconnected): ordinary
+                    if isinstance(error, OmnicartError) and error.status == 401:  # its customer was purged
+                        self.cut(CloseCode.TOKEN_REJECTED, error.code)
+                        continue
                     logger.error("stream connection failed", exc_info=error)
                     self.cut(1011, "server error: reconnect and resume")
         finally:

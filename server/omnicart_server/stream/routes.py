@@ -46,7 +46,11 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
         return
     try:
         ctx.fanout.joined(connection)
-        head, epoch, pruned_seq = await log_position(ctx.point_reader, device.customer_id)
+        try:
+            head, epoch, pruned_seq = await log_position(ctx.point_reader, device.customer_id)
+        except OmnicartError as exc:
+            await socket.close(code=CloseCode.TOKEN_REJECTED, reason=exc.code)
+            return
         snapshot = None
         if hello.since > head or hello.since < pruned_seq or (hello.epoch is not None and hello.epoch != epoch):
             # The log cannot bring this client up to date (its seq is from another log, or past retention):
