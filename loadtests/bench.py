@@ -702,10 +702,16 @@ def markdown_table(rows: Sequence[Row]) -> str:
 # The machine and what else ran on it.
 
 
-def cpu_busy_seconds() -> float:
-    """CPU time the whole machine has spent busy since boot (/proc/stat: all but idle, iowait and steal)."""
-    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+def machine_cpu_seconds() -> tuple[float, float]:
+    """CPU time the whole machine has spent busy since boot, and the time the hypervisor took from it (steal).
+
+    From /proc/stat: busy is all but idle, iowait and steal. Steal is time a virtual CPU was ready to run while the
+    host ran something else: on a shared box, the part of a slow run that no change of ours could have moved.
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def own_cpu_seconds() -> float:
@@ -720,19 +726,23 @@ class Usage:
 
     wall: float
     busy: float
+    stolen: float
     own: float
     load_average: float
 
     @classmethod
     def now(cls) -> Usage:
-        return cls(time.monotonic(), cpu_busy_seconds(), own_cpu_seconds(), os.getloadavg()[0])
+        busy, stolen = machine_cpu_seconds()
+        return cls(time.monotonic(), busy, stolen, own_cpu_seconds(), os.getloadavg()[0])
 
     def other_work(self, end: Usage) -> str:
         cores = os.cpu_count() or 1
         other = max(0.0, (end.busy - self.busy) - (end.own - self.own))
-        share = other / (cores * (end.wall - self.wall))
+        capacity = cores * (end.wall - self.wall)
+        stolen = end.stolen - self.stolen
         return (
-            f"other processes used {other:.0f} CPU-s ({share:.0%} of {cores} cores) during the run; "
+            f"other processes used {other:.0f} CPU-s ({other / capacity:.0%} of {cores} cores) during the run; "
+            f"the hypervisor took {stolen:.1f} CPU-s ({stolen / capacity:.0%}, steal); "
             f"load average {self.load_average:.2f} at the start"
         )
 

@@ -37,6 +37,7 @@ def test_quick_run_fills_every_row(tmp_path: Path) -> None:
     output = f"{result.stdout}\n--- stderr ---\n{result.stderr[-6000:]}"
     assert result.returncode == 0, output
     assert re.search(r"^machine: .*cores.*GiB RAM.*Python .*SQLite \d", result.stdout, re.MULTILINE), output
+    assert re.search(r"^others: .*\d+ CPU-s.*took [\d.]+ CPU-s \(\d+%, steal\)", result.stdout, re.MULTILINE), output
 
     rows = markdown_rows(markdown.read_text())
     assert sorted({row["row"] for row in rows}) == sorted(ROWS), rows
