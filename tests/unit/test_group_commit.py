@@ -64,6 +64,23 @@ async def test_a_failing_unit_is_rolled_back_alone_and_the_group_commits(db_file
     assert stored == ["cus_a", "cus_c"]
 
 
+async def test_groups_one_after_another_each_commit_and_let_go_of_the_write_lock(db_file: Path) -> None:
+    """A statement through SQLAlchemy joins the group's transaction; after each COMMIT nothing is left open."""
+    writer = GroupCommitWriter(create_sqlite_sync_engine(f"sqlite+aiosqlite:///{db_file}", writer=True))
+    await writer.start()
+    try:
+        for customer_id in ("cus_1", "cus_2", "cus_3"):
+            assert await writer.run(add_customer(customer_id)) == customer_id
+            with sqlite3.connect(db_file, timeout=0) as other:
+                other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if the writer still held it
+                stored = sorted(row[0] for row in other.execute("SELECT id FROM customers"))
+                other.rollback()
+            assert stored[-1] == customer_id
+    finally:
+        await writer.stop()
+    assert stored == ["cus_1", "cus_2", "cus_3"]
+
+
 async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(db_file: Path) -> None:
     """While another connection holds the write lock, the unit waits (the loop keeps running), then commits."""
     writer = GroupCommitWriter(create_sqlite_sync_engine(f"sqlite+aiosqlite:///{db_file}", writer=True))
