@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from omnicart_server.db.checkpoint import Checkpointer
 from omnicart_server.db.engine import create_sqlite_sync_engine
@@ -79,6 +79,39 @@ async def test_groups_one_after_another_each_commit_and_let_go_of_the_write_lock
     finally:
         await writer.stop()
     assert stored == ["cus_1", "cus_2", "cus_3"]
+
+
+def fill_the_disk() -> Work[str]:
+    """A unit whose write finds the database full: SQLite then rolls back the whole transaction, not the unit."""
+
+    async def work(txn: WriteTxn) -> str:
+        await txn.conn.execute(text("PRAGMA max_page_count = 1"))  # clamped to the pages in use: no room to grow
+        await txn.conn.execute(
+            insert(customers).values(id="cus_big", created_at=txn.now, head_seq=0, epoch="e" * 200_000)
+        )
+        return "cus_big"
+
+    return work
+
+
+async def test_a_transaction_rolled_back_by_sqlite_fails_the_whole_group(db_file: Path) -> None:
+    """No unit of the group is acknowledged, none before the full disk is kept, and none after it runs alone."""
+    writer = GroupCommitWriter(create_sqlite_sync_engine(f"sqlite+aiosqlite:///{db_file}", writer=True))
+    await writer.start()
+    try:
+        outcomes = await asyncio.gather(
+            writer.run(add_customer("cus_before")),
+            writer.run(fill_the_disk()),
+            writer.run(add_customer("cus_after")),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, Exception) for outcome in outcomes), outcomes
+        assert await writer.run(add_customer("cus_next")) == "cus_next"  # a new connection, without the limit
+    finally:
+        await writer.stop()
+    with sqlite3.connect(db_file) as check:
+        stored = sorted(row[0] for row in check.execute("SELECT id FROM customers"))
+    assert stored == ["cus_next"]
 
 
 async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(db_file: Path) -> None:

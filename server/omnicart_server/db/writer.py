@@ -26,7 +26,7 @@ from omnicart.protocol.events import Event
 from omnicart_server.db.checkpoint import Checkpointer
 from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
-from omnicart_server.db.executor import Executor, InlineConnection, driver_of, driver_transaction
+from omnicart_server.db.executor import Executor, InlineConnection, UnitRolledBack, driver_of, driver_transaction
 from omnicart_server.db.models import customers, events
 
 if TYPE_CHECKING:
@@ -289,18 +289,24 @@ class GroupCommitWriter(Writer):
                 else:
                     outcomes.append((job, None, result))
                     committed.extend(txn.appended)
+                if not driver.in_transaction:  # SQLite rolled all of it back (a full disk, an I/O error): the next
+                    # unit's SAVEPOINT would begin and commit a transaction of its own, then be reported as failed
+                    raise UnitRolledBack("SQLite rolled back the group's transaction; nothing in it was kept.")
             await asyncio.to_thread(driver.execute, "COMMIT")  # the fsync: every caller in the group waits for it
-            if connection.in_transaction():  # a statement through SQLAlchemy joined the driver's transaction
-                connection.rollback()  # only ends SQLAlchemy's record of it: the driver has nothing left to roll back
-            self._checkpointer.committed()
         except Exception as exc:  # the commit itself failed: nobody in the group is acknowledged
             logger.exception("group commit of %d units failed", len(group))
-            self._connection = None
-            await asyncio.to_thread(connection.close)
+            await self._drop_connection()
             for job in group:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        self._checkpointer.committed()
+        if connection.in_transaction():  # a statement through SQLAlchemy joined the driver's transaction
+            try:
+                connection.rollback()  # only ends SQLAlchemy's record of it: the driver has nothing to roll back
+            except Exception:  # the group is committed and is acknowledged all the same
+                logger.exception("ending SQLAlchemy's record of a committed group failed; reconnecting")
+                await self._drop_connection()
         for job, error, result in outcomes:
             if job.future.done():
                 continue
@@ -309,6 +315,12 @@ class GroupCommitWriter(Writer):
             else:
                 job.future.set_result(result)
         self._notify(committed)
+
+    async def _drop_connection(self) -> None:
+        """Close the kept connection (which rolls back whatever it still holds); the next group opens another."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await asyncio.to_thread(connection.close)
 
 
 async def _begin_immediate(driver: sqlite3.Connection) -> None:
@@ -326,7 +338,8 @@ async def _begin_immediate(driver: sqlite3.Connection) -> None:
             driver.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY and the like too
+            if not busy or time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
