@@ -48,14 +48,14 @@ async def stream(socket: WebSocket[Any, Any, Any], ctx: ServerContext) -> None:
         ctx.fanout.joined(connection)
         try:
             head, epoch, pruned_seq = await log_position(ctx.point_reader, device.customer_id)
-        except OmnicartError as exc:
+            snapshot = None
+            if hello.since > head or hello.since < pruned_seq or (hello.epoch is not None and hello.epoch != epoch):
+                # The log cannot bring this client up to date (its seq is from another log, or past retention): send
+                # the state instead; the cart is read after the head, so events after `head` only move it forward.
+                snapshot = Snapshot(head=head, epoch=epoch, cart=await ctx.carts.get(device.customer_id))
+        except OmnicartError as exc:  # the customer was purged while its session was still trusted from the cache
             await socket.close(code=CloseCode.TOKEN_REJECTED, reason=exc.code)
             return
-        snapshot = None
-        if hello.since > head or hello.since < pruned_seq or (hello.epoch is not None and hello.epoch != epoch):
-            # The log cannot bring this client up to date (its seq is from another log, or past retention):
-            # send the state instead; the cart is read after the head, so events after `head` only move it forward.
-            snapshot = Snapshot(head=head, epoch=epoch, cart=await ctx.carts.get(device.customer_id))
         welcome = Welcome(
             session_id=device.session_id, customer_id=device.customer_id, head=head, epoch=epoch, answers_ping=True
         )
