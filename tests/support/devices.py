@@ -16,8 +16,9 @@ REQUEST_TIMEOUT = 30.0
 
 
 def describe(response: httpx.Response) -> str:
-    """`METHOD path -> status body` for failure messages."""
-    return f"{response.request.method} {response.request.url.path} -> {response.status_code} {response.text[:2000]}"
+    """`METHOD host:port/path -> status body` for failure messages: which of a test's servers answered, too."""
+    url = response.request.url
+    return f"{response.request.method} {url.host}:{url.port}{url.path} -> {response.status_code} {response.text[:2000]}"
 
 
 def open_session(

@@ -40,8 +40,10 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool, busy_timeout_ms: int = SQLI
     def _on_begin(conn: Any) -> None:
         # The writer takes the write lock up front, so a transaction never fails half-way on "database is locked";
         # other processes wait up to the busy timeout. The group-commit writer begins on the driver itself
-        # (writer._begin_immediate): SQLAlchemy then joins that transaction rather than beginning another.
-        if not conn.connection.driver_connection.in_transaction:
+        # (writer._begin_immediate): SQLAlchemy then joins that transaction rather than beginning another. A reader
+        # always begins its own: joining a read transaction left open would read an old snapshot without a word,
+        # where BEGIN fails loudly.
+        if not (writer and conn.connection.driver_connection.in_transaction):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 

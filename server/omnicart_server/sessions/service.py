@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -45,6 +46,7 @@ async def create_customer(txn: WriteTxn, currency: str) -> str:
 
 
 AGENT_ROLE = "agent"
+logger = logging.getLogger(__name__)
 _SESSION_BY_ID = prepared(select(sessions).where(sessions.c.id == bindparam("session_id")))
 LAST_SEEN_RESOLUTION = timedelta(seconds=15)
 """`last_seen` is written at most this often per session, so reads do not turn into writes."""
@@ -257,6 +259,9 @@ class SessionService:
         generation = self._recent.generation
         row = await self._point_reader.one_or_none(_SESSION_BY_ID, {"session_id": session_id})
         if row is None:
+            # The token is ours and unexpired, so its row was there once: purged with its customer, or lost. The
+            # session id is no secret (events carry it) and tells an operator which.
+            logger.info("session %s of a valid token has no row", session_id)
             raise TokenInvalid("This session does not exist; open a new session.")
         if row.revoked_at is not None:
             raise SessionRevoked("This session was revoked; open a new session to continue.")
