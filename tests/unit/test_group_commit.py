@@ -9,12 +9,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, text
 
 from omnicart_server.db.checkpoint import Checkpointer
 from omnicart_server.db.engine import create_sqlite_sync_engine
-from omnicart_server.db.migrate import upgrade_to_head
 from omnicart_server.db.models import customers
 from omnicart_server.db.writer import GroupCommitWriter, Work, WriteTxn
 
@@ -33,15 +31,6 @@ def add_customer(customer_id: str, *, then_fail: bool = False) -> Work[str]:
         return customer_id
 
     return work
-
-
-@pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    path = tmp_path / "writer.db"
-    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
-    with sqlite3.connect(path) as wal:
-        wal.execute("PRAGMA journal_mode=WAL")  # as the server's first connection leaves it
-    return path
 
 
 async def test_a_failing_unit_is_rolled_back_alone_and_the_group_commits(db_file: Path) -> None:
@@ -140,7 +129,7 @@ async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(
 def checkpointed_customers(db_file: Path, tmp_path: Path) -> list[str]:
     """The customers in the database file itself, leaving out what is still only in its write-ahead log."""
     alone = tmp_path / "alone.db"
-    shutil.copyfile(db_file, alone)  # without writer.db-wal beside it, SQLite reads the main file only
+    shutil.copyfile(db_file, alone)  # without its -wal file beside it, SQLite reads the main file only
     with sqlite3.connect(alone) as check:
         return sorted(row[0] for row in check.execute("SELECT id FROM customers"))
 
