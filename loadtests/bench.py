@@ -78,6 +78,7 @@ from loadtests.bench_stream import (
     free_port,
     http_client,
     machine,
+    machine_cpu_seconds,
     ms,
     open_files_problem,
     open_session,
@@ -518,9 +519,10 @@ def latency_notes(found: RoundResult, rate: float) -> str:
     m = found.measured
     lag = ms(percentile(m.send_lags, 99)) if m.send_lags else "-"
     collector = f"; {found.collector.text()}" if found.collector else ""
+    window = f"; {m.window.text()}" if m.window else ""
     return (
         f"{rate:,.0f} writes/s open loop; {len(m.latencies):,}/{m.writes:,} events received; "
-        f"errors: {errors_text(m.errors)}; client send lag p99 {lag} ms{collector}"
+        f"errors: {errors_text(m.errors)}; client send lag p99 {lag} ms{collector}{window}"
     )
 
 
@@ -700,18 +702,6 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 # The machine and what else ran on it.
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """CPU time the whole machine has spent busy since boot, and the time the hypervisor took from it (steal).
-
-    From /proc/stat: busy is all but idle, iowait and steal. Steal is time a virtual CPU was ready to run while the
-    host ran something else: on a shared box, the part of a slow run that no change of ours could have moved.
-    """
-    fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def own_cpu_seconds() -> float:

@@ -56,7 +56,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
@@ -120,6 +120,80 @@ def proc_field(path: str, name: str) -> str:
         if key.strip() == name:
             return value.strip()
     return "?"
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """CPU time the whole machine has spent busy since boot, and the time the hypervisor took from it (steal).
+
+    From /proc/stat: busy is all but idle, iowait and steal. Steal is time a virtual CPU was ready to run while the
+    host ran something else: on a shared box, the part of a slow run that no change of ours could have moved.
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+@dataclass(frozen=True)
+class ThreadTime:
+    """Seconds a thread has run on a core, and has waited in the run queue for one (/proc/.../schedstat).
+
+    Waiting is the time it was ready to run while the other processes held both cores: a latency tail that comes
+    with much of it is the box's doing (load clients, Redis and the server share two cores), not the server's.
+    """
+
+    ran: float
+    waited: float
+
+    @classmethod
+    def of(cls, pid: int) -> ThreadTime:
+        """The main thread of process `pid`."""
+        ran, waited, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+        return cls(int(ran) / 1e9, int(waited) / 1e9)
+
+    def __sub__(self, earlier: ThreadTime) -> ThreadTime:
+        return ThreadTime(self.ran - earlier.ran, self.waited - earlier.waited)
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    """Where the CPU went while the latency writes went out."""
+
+    server_pid: int
+    seconds: float
+    server: ThreadTime
+    """The server's main thread, where its event loop runs."""
+    measurer: ThreadTime
+    """The measuring process, which sends the writes and receives their events."""
+    box_busy: float
+    """CPU-s the whole machine was busy, every process together."""
+
+    @classmethod
+    def start(cls, server_pid: int) -> CpuWindow:
+        now, busy = time.perf_counter(), machine_cpu_seconds()[0]
+        return cls(server_pid, now, ThreadTime.of(server_pid), ThreadTime.of(os.getpid()), busy)
+
+    def end(self) -> CpuWindow:
+        """The window from this start to now."""
+        later = CpuWindow.start(self.server_pid)
+        return CpuWindow(
+            self.server_pid,
+            later.seconds - self.seconds,
+            later.server - self.server,
+            later.measurer - self.measurer,
+            later.box_busy - self.box_busy,
+        )
+
+    def text(self) -> str:
+        def share(part: float) -> str:
+            return f"{part / self.seconds:.0%}"
+
+        cores = os.cpu_count() or 1
+        return (
+            f"while writing, the server's main thread ran {share(self.server.ran)} of the time and waited for a core "
+            f"{share(self.server.waited)}, the measuring client ran {share(self.measurer.ran)} and waited "
+            f"{share(self.measurer.waited)}, the box's {cores} cores were {share(self.box_busy / cores)} busy"
+        )
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -594,6 +668,8 @@ class MeasureSettings:
     resume_events: int
     """0 skips the resume measurement (the peer has no log)."""
     resume_repeats: int
+    server_pid: int | None = None
+    """The server whose main thread the report's CpuWindow follows (it must run on this machine); None: none."""
 
 
 @dataclass
@@ -605,6 +681,7 @@ class MeasureReport:
     writes: int
     errors: Counter[str]
     resume_seconds: list[float]
+    window: CpuWindow | None = None
 
 
 @dataclass
@@ -704,7 +781,9 @@ async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) 
         raise RuntimeError(f"no latency customer could connect: {dict(errors)}")
     listeners = [asyncio.create_task(listen(settings.listen_target, pair)) for pair in pairs]
     try:
+        window = CpuWindow.start(settings.server_pid) if settings.server_pid else None
         writes = await write_open_loop(settings.target, pairs, settings.rate, settings.duration)
+        window = window.end() if window else None
         await wait_for_events(writes, EVENT_WAIT)
         for listener in (task for task in listeners if task.done()):
             exc = listener.exception()
@@ -713,7 +792,9 @@ async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) 
         for task in listeners:
             task.cancel()
         await asyncio.gather(*(pair.listener.close() for pair in pairs), return_exceptions=True)
-    return latency_report(writes, errors)
+    report = latency_report(writes, errors)
+    report.window = window
+    return report
 
 
 async def fill_log(client: httpx.AsyncClient, token: str, events: int) -> None:
@@ -830,7 +911,7 @@ def stream_round(
         rss_after = rss_kib(server.process.pid)
         step(f"{devices} devices: {connected.done} connected in {connected.seconds:.1f} s; measuring")
         collected_before = collector_pauses(server.base_url)
-        measured = run_measurement(mp, settings)
+        measured = run_measurement(mp, replace(settings, server_pid=server.process.pid))
         collected = collector_pauses(server.base_url)
         step(f"{devices} devices: closing them")
         idle.command("close")
@@ -954,6 +1035,7 @@ def latency_rows(m: MeasureReport) -> list[tuple[str, str]]:
         ("write->device p99 (ms)", ms(percentile(lat, 99))),
         ("write->device max (ms)", ms(lat[-1])),
         ("client send lag p99 / max (ms)", f"{ms(percentile(lags, 99))} / {ms(lags[-1])}"),
+        ("CPU while writing", m.window.text() if m.window else "-"),
     ]
 
 
