@@ -9,6 +9,7 @@ thread's CPU (the event loop, where Litestar and the SQLite writer run), the who
     python -m loadtests.inprocess                                   # 20,000 writes on a fresh SQLite file
     python -m loadtests.inprocess --writes 5000 --profile calls.prof
     python -m loadtests.inprocess --db postgresql+asyncpg://postgres@127.0.0.1:5432/omnicart_prof
+    python -m loadtests.inprocess --redis redis://127.0.0.1:6379/0   # with the doorbell each write rings
 
 A --db other than SQLite must be an empty database: the schema is migrated into it first. Exit status 1 when a
 write was not answered 200.
@@ -43,6 +44,7 @@ from omnicart_server.db.migrate import upgrade_to_head
 @dataclass(frozen=True)
 class Options:
     db_url: str
+    redis_url: str | None
     writes: int
     customers: int
     concurrency: int
@@ -156,7 +158,7 @@ async def write_all(
 
 async def measure(options: Options) -> Figures:
     await asyncio.to_thread(upgrade_to_head, options.db_url)
-    app = create_app(Settings(db_url=options.db_url, dev=True))
+    app = create_app(Settings(db_url=options.db_url, redis_url=options.redis_url, dev=True))
     async with app.lifespan():
         client = InProcessClient(app)
         tokens = await open_sessions(client, options.customers)
@@ -186,6 +188,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         description="CPU and Python calls per cart write, through the ASGI app in this process (no sockets).",
     )
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file); an empty database is migrated")
+    parser.add_argument("--redis", help="Redis URL: fan out through it, as `omnicart serve --redis` does")
     parser.add_argument("--writes", type=int, default=20_000, help="measured writes (default 20,000)")
     parser.add_argument("--customers", type=int, default=1_000, help="customers the writes go round (default 1,000)")
     parser.add_argument("--concurrency", type=int, default=64, help="writes in flight (default 64, as the bench)")
@@ -195,7 +198,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     db_url = args.db or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='omnicart-inprocess-')) / 'omnicart.db'}"
-    return Options(db_url, args.writes, args.customers, args.concurrency, args.profile)
+    return Options(db_url, args.redis, args.writes, args.customers, args.concurrency, args.profile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
