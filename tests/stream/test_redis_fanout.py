@@ -214,6 +214,30 @@ async def test_committed_events_ring_the_customers_redis_channel(
     """
     server = start_fanout_server()
     device = await stream_device(server)
+    rung = await _doorbell_of_next_write(private_redis, device)
+    assert rung["kind"] == "cart.updated"
+
+
+async def test_doorbells_ring_again_once_a_restarted_redis_is_back(
+    private_redis: PrivateRedis, start_fanout_server: StartFanoutServer, stream_device: OpenStreamDevice
+) -> None:
+    """The connection the doorbells go out on died with Redis: the first write after the restart rings all the same.
+
+    Only the doorbell tells other processes at once; missed, they would hear of the write from their next log poll.
+    """
+    server = start_fanout_server()
+    device = await stream_device(server)
+    await _doorbell_of_next_write(private_redis, device)  # the doorbells' connection is open
+
+    private_redis.kill()
+    private_redis.start()
+    await _wait_fanout(server, healthy=True)
+    rung = await _doorbell_of_next_write(private_redis, device)
+    assert rung["kind"] == "cart.updated"
+
+
+async def _doorbell_of_next_write(private_redis: PrivateRedis, device: AsyncDevice) -> JSON:
+    """Listen on the customer's channel, write, and return the event that rang there."""
     client = aioredis.Redis.from_url(private_redis.url)
     pubsub = client.pubsub()
     try:
@@ -229,8 +253,7 @@ async def test_committed_events_ring_the_customers_redis_channel(
             data: JSON = json.loads(event)
             return data if sender and data.get("seq") == head else None
 
-        rung = await wait_until(doorbell, 10, interval=0, message="the event on the customer's Redis channel")
-        assert rung["kind"] == "cart.updated"
+        return await wait_until(doorbell, 10, interval=0, message="the event on the customer's Redis channel")
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await client.aclose()
