@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+MAX_IDLE_SECONDS = 4.0
+"""Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing on the server's side just as a
+request goes out on it, which then fails with ConnectionResetError (BENCHMARKS.md, nineteenth session)."""
 
 
 class Response(NamedTuple):
@@ -95,13 +99,16 @@ async def connect(base_url: str) -> Connection:
 class Pool:
     """Connections to one server for open-loop load: a request takes an idle connection or opens a new one.
 
-    At most `limit` requests are in flight; more wait for a connection to come free.
+    At most `limit` requests are in flight; more wait for a connection to come free. A connection idle for
+    `max_idle` seconds is closed instead of reused.
     """
 
-    def __init__(self, base_url: str, limit: int) -> None:
+    def __init__(self, base_url: str, limit: int, max_idle: float = MAX_IDLE_SECONDS) -> None:
         self.base_url = base_url
-        self._idle: deque[Connection] = deque()
+        self._idle: deque[tuple[Connection, float]] = deque()
+        """Open connections with the time each came free, the most recently used last."""
         self._slots = asyncio.Semaphore(limit)
+        self._max_idle = max_idle
 
     async def request(self, data: bytes) -> Response:
         async with self._slots:
@@ -112,17 +119,19 @@ class Pool:
                 connection.close()
                 raise
             if not connection.closed:
-                self._idle.append(connection)
+                self._idle.append((connection, time.monotonic()))
             return response
 
     def _take_idle(self) -> Connection | None:
-        """The most recently used open connection; those the server closed while idle (keep-alive timeout) go."""
+        """The most recently used open connection; those the server closed or may be closing (idle too long) go."""
+        now = time.monotonic()
         while self._idle:
-            connection = self._idle.pop()
-            if not connection.closed:
+            connection, free_since = self._idle.pop()
+            if not connection.closed and now - free_since < self._max_idle:
                 return connection
+            connection.close()
         return None
 
     def close(self) -> None:
         while self._idle:
-            self._idle.pop().close()
+            self._idle.pop()[0].close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,3 +33,12 @@ def run_tool(
         check=False,
         preexec_fn=preexec,
     )
+
+
+def load_tool_module(name: str) -> ModuleType:
+    """loadtests/<name>.py, loaded by its path: within the tests, `loadtests` names this test package instead."""
+    spec = importlib.util.spec_from_file_location(f"loadtests_{name}", ROOT / "loadtests" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
