@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -63,6 +66,9 @@ POLL_CHUNK = 100
 """Customers (or devices) per round trip of a poll or a presence rewrite. The loop handles a round trip's answers
 without a pause, so this bounds how long it keeps the live stream waiting: with 500, renewing 10,000 devices held
 writes' fan-out up to ~250 ms (p99, BENCHMARKS.md)."""
+RING_RETRY = Retry(NoBackoff(), 1, supported_errors=(RedisError, OSError))
+"""A batch of doorbells that fails is sent once more on a fresh connection: the kept one may only have been closed
+by a Redis restarted since the last batch. A doorbell rung twice is dropped as seen."""
 OUTBOX_LIMIT = 100_000
 """Doorbells waiting for Redis; past it they are dropped and the poller delivers instead."""
 
@@ -192,13 +198,11 @@ class RedisFanOut(FanOut):
                     batch.append(self._outbox.get_nowait())
                 commands = connection.pack_commands([("SPUBLISH", channel, payload) for channel, payload in batch])
                 try:
-                    try:
-                        await _ring(connection, commands, len(batch))
-                    except (RedisError, OSError):  # perhaps only closed by a Redis restarted since the last batch
-                        await connection.disconnect()
-                        await _ring(connection, commands, len(batch))  # a doorbell rung twice is dropped as seen
+                    await RING_RETRY.call_with_retry(
+                        functools.partial(_ring, connection, commands, len(batch)),
+                        lambda _error: connection.disconnect(),  # replies may still be on their way: start anew
+                    )
                 except (RedisError, OSError) as exc:
-                    await connection.disconnect()
                     self._mark_unhealthy(exc)  # lost doorbells: the poller and gap repair deliver from the log
         finally:
             await connection.disconnect()
