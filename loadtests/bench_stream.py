@@ -156,10 +156,32 @@ class ThreadTime:
 
 
 @dataclass(frozen=True)
+class CpuReading:
+    """The CPU clocks at one moment: the server's main thread, the measuring process's, the whole box's."""
+
+    at: float
+    server: ThreadTime
+    measurer: ThreadTime
+    box_busy: float
+
+    @classmethod
+    def now(cls, server_pid: int) -> CpuReading:
+        at, busy = time.perf_counter(), machine_cpu_seconds()[0]
+        return cls(at, ThreadTime.of(server_pid), ThreadTime.of(os.getpid()), busy)
+
+    def __sub__(self, earlier: CpuReading) -> CpuWindow:
+        return CpuWindow(
+            self.at - earlier.at,
+            self.server - earlier.server,
+            self.measurer - earlier.measurer,
+            self.box_busy - earlier.box_busy,
+        )
+
+
+@dataclass(frozen=True)
 class CpuWindow:
     """Where the CPU went while the latency writes went out."""
 
-    server_pid: int
     seconds: float
     server: ThreadTime
     """The server's main thread, where its event loop runs."""
@@ -167,22 +189,6 @@ class CpuWindow:
     """The measuring process, which sends the writes and receives their events."""
     box_busy: float
     """CPU-s the whole machine was busy, every process together."""
-
-    @classmethod
-    def start(cls, server_pid: int) -> CpuWindow:
-        now, busy = time.perf_counter(), machine_cpu_seconds()[0]
-        return cls(server_pid, now, ThreadTime.of(server_pid), ThreadTime.of(os.getpid()), busy)
-
-    def end(self) -> CpuWindow:
-        """The window from this start to now."""
-        later = CpuWindow.start(self.server_pid)
-        return CpuWindow(
-            self.server_pid,
-            later.seconds - self.seconds,
-            later.server - self.server,
-            later.measurer - self.measurer,
-            later.box_busy - self.box_busy,
-        )
 
     def text(self) -> str:
         def share(part: float) -> str:
@@ -669,7 +675,7 @@ class MeasureSettings:
     """0 skips the resume measurement (the peer has no log)."""
     resume_repeats: int
     server_pid: int | None = None
-    """The server whose main thread the report's CpuWindow follows (it must run on this machine); None: none."""
+    """The server whose main thread the report's CPU window follows (it must run on this machine); None: none."""
 
 
 @dataclass
@@ -781,9 +787,10 @@ async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) 
         raise RuntimeError(f"no latency customer could connect: {dict(errors)}")
     listeners = [asyncio.create_task(listen(settings.listen_target, pair)) for pair in pairs]
     try:
-        window = CpuWindow.start(settings.server_pid) if settings.server_pid else None
+        pid = settings.server_pid
+        before = CpuReading.now(pid) if pid else None
         writes = await write_open_loop(settings.target, pairs, settings.rate, settings.duration)
-        window = window.end() if window else None
+        window = CpuReading.now(pid) - before if pid and before else None
         await wait_for_events(writes, EVENT_WAIT)
         for listener in (task for task in listeners if task.done()):
             exc = listener.exception()
