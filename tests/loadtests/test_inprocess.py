@@ -50,10 +50,10 @@ def test_every_reported_write_is_in_the_log(tmp_path: Path) -> None:
 
 def test_with_redis_every_write_rings_a_doorbell(tmp_path: Path, redis_url: str) -> None:
     """--redis fans out as `omnicart serve --redis` does: every write rings its doorbell (other tests may ring more)."""
-    client = redis.Redis.from_url(redis_url)
 
     def doorbells_so_far() -> int:
-        stats = client.info("commandstats").get("cmdstat_spublish", {})
+        with redis.Redis.from_url(redis_url) as client:
+            stats = client.info("commandstats").get("cmdstat_spublish", {})
         return int(stats.get("calls", 0)) if isinstance(stats, dict) else 0
 
     before = doorbells_so_far()
@@ -69,7 +69,6 @@ def test_with_redis_every_write_rings_a_doorbell(tmp_path: Path, redis_url: str)
     result = run_tool(command, RUN_TIMEOUT)
     assert result.returncode == 0, f"{result.stdout}\n--- stderr ---\n{result.stderr[-4000:]}"
     assert doorbells_so_far() - before >= CUSTOMERS + WRITES
-    client.close()
 
 
 def test_sizes_below_one_are_refused(tmp_path: Path) -> None:
