@@ -520,9 +520,11 @@ def latency_notes(found: RoundResult, rate: float) -> str:
     lag = ms(percentile(m.send_lags, 99)) if m.send_lags else "-"
     collector = f"; {found.collector.text()}" if found.collector else ""
     window = f"; {m.window.text()}" if m.window else ""
+    answered = f"; HTTP answer p99 {ms(percentile(m.answers, 99))} ms" if m.answers else ""
+    slowest = f"; the slowest 1 % sent in {m.slowest_slots} of {m.slots} tenths of a second" if m.slowest_slots else ""
     return (
         f"{rate:,.0f} writes/s open loop; {len(m.latencies):,}/{m.writes:,} events received; "
-        f"errors: {errors_text(m.errors)}; client send lag p99 {lag} ms{collector}{window}"
+        f"errors: {errors_text(m.errors)}; client send lag p99 {lag} ms{answered}{slowest}{collector}{window}"
     )
 
 

@@ -13,7 +13,10 @@ a new SQLite file in a temp dir, or the database of --db) and measures:
    write to the listener receiving the `cart.updated` event of the cart version the write returned (the write's
    answer is the cart, which carries `version`, not a seq; the event carries the same `version` in its data). Both
    times come from time.perf_counter() of one process. "send lag" is how late the client sent writes against the
-   schedule: large values mean the client, not the server, was the bottleneck.
+   schedule: large values mean the client, not the server, was the bottleneck. The measuring process does not
+   collect garbage while it times writes (collector_paused). Two figures say where a tail forms: the write's HTTP
+   answer p99 (close to the event's: the write path; far below it: fan-out), and in how many tenths of a second
+   the slowest 1 % were sent (a few: a stall or a burst; many: slow all along).
 3. Resume. One customer's log is filled to exactly --resume-events events (its session.opened, then writes); a
    fresh socket sends hello with since=0, and the time from sending hello to receiving the last of those event
    frames is taken --resume-repeats times (median, min, max).
@@ -38,6 +41,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import math
 import multiprocessing
 import os
@@ -688,6 +692,13 @@ class MeasureReport:
     errors: Counter[str]
     resume_seconds: list[float]
     window: CpuWindow | None = None
+    answers: list[float] = field(default_factory=list)
+    """Seconds from sending a write to its HTTP answer, sorted: a tail here is the server's write path, not fan-out."""
+    slowest_slots: int = 0
+    """In how many tenths of a second the slowest 1 % of the writes were sent: a few means the tail is a stall or a
+    burst, many means writes were slow all along."""
+    slots: int = 0
+    """Tenths of a second the writes were sent over."""
 
 
 @dataclass
@@ -706,6 +717,7 @@ class Write:
     pair: Pair
     due: float
     sent: float = 0.0
+    answered: float = 0.0
     version: int | None = None
     error: str | None = None
 
@@ -727,6 +739,7 @@ async def timed_write(pool: rawhttp.Pool, write: Write, request: bytes) -> None:
     except Exception as exc:
         write.error = error_name(exc)
         return
+    write.answered = time.perf_counter()
     if 200 <= response.status < 300:
         write.version = decode_versioned(response.body).version
     else:
@@ -768,7 +781,7 @@ async def wait_for_events(writes: list[Write], timeout: float) -> None:
 def latency_report(writes: list[Write], setup_errors: Counter[str]) -> MeasureReport:
     errors = Counter(setup_errors)
     errors.update(w.error for w in writes if w.error is not None)
-    latencies: list[float] = []
+    received_writes: list[tuple[float, Write]] = []
     for write in writes:
         if write.version is None:
             continue
@@ -776,9 +789,36 @@ def latency_report(writes: list[Write], setup_errors: Counter[str]) -> MeasureRe
         if received is None:
             errors["event not received"] += 1
         else:
-            latencies.append(received - write.sent)
-    lags = sorted(w.sent - w.due for w in writes)
-    return MeasureReport(sorted(latencies), lags, len(writes), errors, [])
+            received_writes.append((received - write.sent, write))
+    received_writes.sort(key=lambda latency_and_write: latency_and_write[0])
+    slowest = received_writes[len(received_writes) * 99 // 100 :] if len(received_writes) >= 100 else []
+    start = writes[0].due if writes else 0.0
+    return MeasureReport(
+        latencies=[latency for latency, _ in received_writes],
+        send_lags=sorted(w.sent - w.due for w in writes),
+        writes=len(writes),
+        errors=errors,
+        resume_seconds=[],
+        answers=sorted(w.answered - w.sent for w in writes if w.version is not None),
+        slowest_slots=len({int((write.sent - start) * 10) for _, write in slowest}),
+        slots=int((writes[-1].due - start) * 10) + 1 if writes else 0,
+    )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection in the measuring process while it times writes.
+
+    Its heap grows by a few objects a write, and a full collection of it paused the client for 77-89 ms: the writes
+    due meanwhile went out late and their answers and events were read late, which showed as the server's p99
+    (BENCHMARKS.md, issue 8, twentieth session). The window's garbage, a few MiB, waits for the end of it.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) -> MeasureReport:
@@ -788,10 +828,11 @@ async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) 
     listeners = [asyncio.create_task(listen(settings.listen_target, pair)) for pair in pairs]
     try:
         pid = settings.server_pid
-        before = CpuReading.now(pid) if pid else None
-        writes = await write_open_loop(settings.target, pairs, settings.rate, settings.duration)
-        window = CpuReading.now(pid) - before if pid and before else None
-        await wait_for_events(writes, EVENT_WAIT)
+        with collector_paused():
+            before = CpuReading.now(pid) if pid else None
+            writes = await write_open_loop(settings.target, pairs, settings.rate, settings.duration)
+            window = CpuReading.now(pid) - before if pid and before else None
+            await wait_for_events(writes, EVENT_WAIT)
         for listener in (task for task in listeners if task.done()):
             exc = listener.exception()
             errors[f"listener ended: {error_name(exc) if exc else 'closed normally'}"] += 1
@@ -1042,6 +1083,8 @@ def latency_rows(m: MeasureReport) -> list[tuple[str, str]]:
         ("write->device p99 (ms)", ms(percentile(lat, 99))),
         ("write->device max (ms)", ms(lat[-1])),
         ("client send lag p99 / max (ms)", f"{ms(percentile(lags, 99))} / {ms(lags[-1])}"),
+        ("write -> HTTP answer p50 / p99 (ms)", f"{ms(percentile(m.answers, 50))} / {ms(percentile(m.answers, 99))}"),
+        ("tenths of a second holding the slowest 1 %", f"{m.slowest_slots} of {m.slots}"),
         ("CPU while writing", m.window.text() if m.window else "-"),
     ]
 

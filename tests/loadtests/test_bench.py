@@ -52,6 +52,9 @@ def test_quick_run_fills_every_row(tmp_path: Path) -> None:
         if row["row"] == "latency":  # where the CPU went, to tell a queue in the server from a box short of cores
             window = r"while writing, the server's main thread ran \d+% of the time and waited for a core \d+%"
             assert re.search(window, row["notes"]), row
+            # where the tail forms: before the HTTP answer (the write path) or after it (fan-out); a stall or not
+            assert re.search(r"HTTP answer p99 [\d.]+ ms", row["notes"]), row
+            assert re.search(r"the slowest 1 % sent in \d+ of \d+ tenths of a second", row["notes"]), row
     assert set(skipped) <= {"scaling"}, skipped
     if skipped:
         unavailable(f"the 1 -> 2 processes row needs Redis: {skipped['scaling']}")
