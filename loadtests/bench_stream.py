@@ -807,7 +807,7 @@ def latency_report(writes: list[Write], setup_errors: Counter[str]) -> MeasureRe
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """No garbage collection in the measuring process while it times writes.
+    """No garbage collection in the measuring process while it times writes or resumes.
 
     Its heap grows by a few objects a write, and a full collection of it paused the client for 77-89 ms: the writes
     due meanwhile went out late and their answers and events were read late, which showed as the server's p99
@@ -880,7 +880,8 @@ async def time_resume(url: str, token: str, events: int) -> float:
 async def measure_resume(client: httpx.AsyncClient, url: str, settings: MeasureSettings) -> list[float]:
     token = (await open_session(client, "resumer"))["session_token"]
     await fill_log(client, token, settings.resume_events)
-    return [await time_resume(url, token, settings.resume_events) for _ in range(settings.resume_repeats)]
+    with collector_paused():
+        return [await time_resume(url, token, settings.resume_events) for _ in range(settings.resume_repeats)]
 
 
 async def measure(settings: MeasureSettings, control: Connection) -> None:
