@@ -518,7 +518,7 @@ def latency_figure(m: MeasureReport) -> str:
 def latency_notes(found: RoundResult, rate: float) -> str:
     m = found.measured
     lag = ms(percentile(m.send_lags, 99)) if m.send_lags else "-"
-    collector = f"; {found.collector.text()}" if found.collector else ""
+    collector = f"; {m.collector.text()}" if m.collector else ""
     window = f"; {m.window.text()}" if m.window else ""
     answered = f"; HTTP answer p99 {ms(percentile(m.answers, 99))} ms" if m.answers else ""
     slowest = f"; the slowest 1 % sent in {m.slowest_slots} of {m.slots} tenths of a second" if m.slowest_slots else ""

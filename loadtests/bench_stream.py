@@ -692,6 +692,8 @@ class MeasureReport:
     errors: Counter[str]
     resume_seconds: list[float]
     window: CpuWindow | None = None
+    collector: CollectorPauses | None = None
+    """The server's garbage-collector pauses while the writes went out; None for a server that does not export them."""
     answers: list[float] = field(default_factory=list)
     """Seconds from sending a write to its HTTP answer, sorted: a tail here is the server's write path, not fan-out."""
     slowest_slots: int = 0
@@ -829,9 +831,11 @@ async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) 
     try:
         pid = settings.server_pid
         with collector_paused():
+            collected_before = await asyncio.to_thread(collector_pauses, settings.target.base_url)
             before = CpuReading.now(pid) if pid else None
             writes = await write_open_loop(settings.target, pairs, settings.rate, settings.duration)
             window = CpuReading.now(pid) - before if pid and before else None
+            collected = await asyncio.to_thread(collector_pauses, settings.target.base_url)
             await wait_for_events(writes, EVENT_WAIT)
         for listener in (task for task in listeners if task.done()):
             exc = listener.exception()
@@ -842,6 +846,7 @@ async def measure_latency(client: httpx.AsyncClient, settings: MeasureSettings) 
         await asyncio.gather(*(pair.listener.close() for pair in pairs), return_exceptions=True)
     report = latency_report(writes, errors)
     report.window = window
+    report.collector = collected - collected_before if collected and collected_before else None
     return report
 
 
@@ -916,8 +921,6 @@ class RoundResult:
     rss_after_kib: int
     measured: MeasureReport
     dropped: PhaseReport
-    collector: CollectorPauses | None
-    """The server's garbage-collector pauses while measuring; None for a server that does not export them."""
     server_warnings: list[str] = field(default_factory=list)
     """Filled in once the server has stopped."""
 
@@ -959,14 +962,11 @@ def stream_round(
         time.sleep(settle)
         rss_after = rss_kib(server.process.pid)
         step(f"{devices} devices: {connected.done} connected in {connected.seconds:.1f} s; measuring")
-        collected_before = collector_pauses(server.base_url)
         measured = run_measurement(mp, replace(settings, server_pid=server.process.pid))
-        collected = collector_pauses(server.base_url)
         step(f"{devices} devices: closing them")
         idle.command("close")
         dropped = idle.reports("closing")
-    pauses = collected - collected_before if collected and collected_before else None
-    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped, pauses)
+    return RoundResult(devices, sessions, connected, rss_before, rss_after, measured, dropped)
 
 
 @dataclass(frozen=True)
@@ -1100,7 +1100,7 @@ def round_rows(r: RoundResult) -> list[tuple[str, str]]:
         ("RSS per idle connection (KiB)", f"{(r.rss_after_kib - r.rss_before_kib) / max(r.connect.done, 1):.1f}"),
         *latency_rows(r.measured),
         ("write->device errors", errors_text(r.measured.errors)),
-        ("server GC while measuring", r.collector.text() if r.collector else "-"),
+        ("server GC while writing", r.measured.collector.text() if r.measured.collector else "-"),
         ("resume events median (ms)", ms(statistics.median(resume)) if resume else "-"),
         ("resume min / max (ms)", f"{ms(min(resume))} / {ms(max(resume))}" if resume else "-"),
         ("session / connect errors", f"{errors_text(r.sessions.errors)} / {errors_text(r.connect.errors)}"),
