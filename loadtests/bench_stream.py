@@ -19,7 +19,7 @@ a new SQLite file in a temp dir, or the database of --db) and measures:
    the slowest 1 % were sent (a few: a stall or a burst; many: slow all along).
 3. Resume. One customer's log is filled to exactly --resume-events events (its session.opened, then writes); a
    fresh socket sends hello with since=0, and the time from sending hello to receiving the last of those event
-   frames is taken --resume-repeats times (median, min, max).
+   frames is taken --resume-repeats times (median, min, max), again without the measuring process's collector.
 
 The server is a Target: Omnicart here, or a peer doing the same fan-out (peer_socketio.py), driven by the same
 client processes and measurement. `python -m loadtests.bench` runs these rounds among its other figures.
