@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import update as update_
 from sqlalchemy.exc import IntegrityError
 
-from omnicart_server.db.driver import DriverStatements, prepared
+from omnicart_server.db.driver import DriverStatements, named_values, prepared
 from omnicart_server.db.engine import create_sqlite_sync_engine
 from omnicart_server.db.executor import driver_of
 from omnicart_server.db.models import UTCDateTime
@@ -39,7 +39,7 @@ things = Table(
     Column("hidden", Boolean, nullable=False),
     Column("blob", LargeBinary, nullable=False),
 )
-INSERT = prepared(insert(things))
+INSERT = prepared(insert(things).values(named_values(things, "id", "count", "seen_at", "hidden", "blob")))
 BY_ID = prepared(select(things).where(things.c.id == bindparam("id")))
 BUMP = prepared(
     update_(things).where(things.c.id == bindparam("thing")).values(count=things.c.count + 1).returning(things.c.count)
@@ -117,7 +117,7 @@ def test_driver_errors_are_sqlalchemy_errors(engine: Engine) -> None:
 
 
 def test_a_required_value_left_out_is_refused(engine: Engine) -> None:
-    """A missing parameter fails loudly instead of writing NULL."""
+    """A missing parameter fails loudly, naming it, instead of writing NULL."""
     statements = DriverStatements(engine.dialect)
-    with engine.connect() as connection, pytest.raises(KeyError):
+    with engine.connect() as connection, pytest.raises(TypeError, match="no value was given for 'id'"):
         statements.run(driver_of(connection), BY_ID, {})

@@ -13,8 +13,9 @@ from omnicart.cart_ops import CartContents, CartLimits, OpRejected, apply_ops
 from omnicart.protocol.cart import Cart, CartLine, CartOpsRequest
 from omnicart.protocol.events import EventKind
 from omnicart_server.db import idempotency
-from omnicart_server.db.driver import prepared
+from omnicart_server.db.driver import named_values, prepared
 from omnicart_server.db.models import CART_IS_ACTIVE, carts, customers, idempotency_keys, transactions
+from omnicart_server.db.writer import Along
 from omnicart_server.errors import CartLocked, NotFound, VersionConflict, customer_gone, rejection
 
 if TYPE_CHECKING:
@@ -52,7 +53,11 @@ _CART_TO_CHANGE = prepared(
 )
 """Everything a cart write reads, in one statement: whether the customer was merged away, its active cart, whether a
 checkout completing locks that cart, and the answer stored for the request's Idempotency-Key (none for a NULL key)."""
-_WRITE_CART = prepared(update(carts).where(carts.c.id == bindparam("cart_id")))
+_WRITE_CART = prepared(
+    update(carts)
+    .where(carts.c.id == bindparam("cart_id"))
+    .values(named_values(carts, "version", "lines", "next_line_no", "updated_at", "abandoned_at", prefix="cart_"))
+)
 
 
 def cart_from_row(row: Row[Any]) -> Cart:
@@ -63,19 +68,18 @@ def lines_of(row: Row[Any]) -> list[CartLine]:
     return _lines_decoder.decode(row.lines)
 
 
-async def write_cart(txn: WriteTxn, row: Row[Any], contents: CartContents) -> Cart:
-    """Store new contents for the cart of `row` as its next version."""
+def next_version(txn: WriteTxn, row: Row[Any], contents: CartContents) -> tuple[Cart, Along]:
+    """The cart of `row` with new contents as its next version, and the write that stores it, to go with its event."""
     version = row.version + 1
     values = {
         "cart_id": row.id,
-        "version": version,
-        "lines": _encoder.encode(contents.lines).decode(),
-        "next_line_no": contents.next_line_no,
-        "updated_at": txn.now,
-        "abandoned_at": None,
+        "cart_version": version,
+        "cart_lines": _encoder.encode(contents.lines).decode(),
+        "cart_next_line_no": contents.next_line_no,
+        "cart_updated_at": txn.now,
+        "cart_abandoned_at": None,
     }
-    await txn.conn.execute(_WRITE_CART, values)
-    return _cart_at(row.id, version, row.currency, contents.lines, txn.now)
+    return _cart_at(row.id, version, row.currency, contents.lines, txn.now), Along(_WRITE_CART, values)
 
 
 async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
@@ -133,17 +137,20 @@ class CartService:
                 stored = idempotency.stored_response(row, fingerprint)
                 if stored is not None:
                     return _cart_decoder.decode(stored.body), True
-            cart = await self._apply_locked(txn, me, row, request)
+            cart, cart_stored = self._changed(txn, me, row, request)
+            along = [cart_stored]
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(cart))
-                await idempotency.store_response(
-                    txn.conn, me.customer_id, idempotency_key, fingerprint, response, txn.now
+                along.append(
+                    idempotency.response_stored(me.customer_id, idempotency_key, fingerprint, response, txn.now)
                 )
+            await _announce(txn, me, request, cart, along)
             return cart, False
 
         return await self._writer.run(work)
 
-    async def _apply_locked(self, txn: WriteTxn, device: Device, row: Row[Any], request: CartOpsRequest) -> Cart:
+    def _changed(self, txn: WriteTxn, device: Device, row: Row[Any], request: CartOpsRequest) -> tuple[Cart, Along]:
+        """The cart with the batch applied, and the write that stores it; or the error that refuses the batch."""
         if row.id is None:
             raise _no_active_cart()
         if row.locked:
@@ -160,20 +167,24 @@ class CartService:
             )
         except OpRejected as refused:
             raise rejection(refused.code, refused.detail) from refused
-        cart = await write_cart(txn, row, contents)
-        await txn.append_event(
-            device.customer_id,
-            EventKind.CART_UPDATED,
-            {
-                "version": cart.version,
-                "ops": msgspec.to_builtins(request.ops),
-                "cart": msgspec.to_builtins(cart),
-                **({"agent_id": device.agent_id} if device.agent_id else {}),
-            },
-            session_id=device.session_id,
-            channel=device.channel,
-        )
-        return cart
+        return next_version(txn, row, contents)
+
+
+async def _announce(txn: WriteTxn, device: Device, request: CartOpsRequest, cart: Cart, along: list[Along]) -> None:
+    """The cart.updated event of the batch, with the writes that store its outcome."""
+    await txn.append_event(
+        device.customer_id,
+        EventKind.CART_UPDATED,
+        {
+            "version": cart.version,
+            "ops": msgspec.to_builtins(request.ops),
+            "cart": msgspec.to_builtins(cart),
+            **({"agent_id": device.agent_id} if device.agent_id else {}),
+        },
+        session_id=device.session_id,
+        channel=device.channel,
+        along=along,
+    )
 
 
 async def _read_to_change(txn: WriteTxn, device: Device, idempotency_key: str | None) -> tuple[Device, Row[Any]]:

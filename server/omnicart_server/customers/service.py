@@ -21,7 +21,7 @@ from omnicart.protocol.identity import (
     OpenByIdentity,
 )
 from omnicart_server.carts.merge import merge_carts
-from omnicart_server.carts.service import active_cart_row, lines_of, write_cart
+from omnicart_server.carts.service import active_cart_row, lines_of, next_version
 from omnicart_server.customers.identities import normalize_identity
 from omnicart_server.db.models import (
     assist_consents,
@@ -100,7 +100,7 @@ class CustomerService:
             strategy,
             self._limits,
         )
-        cart = await write_cart(txn, known_cart, merged)
+        cart, cart_stored = next_version(txn, known_cart, merged)
         await txn.conn.execute(update(carts).where(carts.c.id == anonymous_cart.id).values(status="merged"))
         moved = list(
             (await txn.conn.execute(select(sessions.c.id).where(sessions.c.customer_id == anonymous))).scalars()
@@ -141,6 +141,7 @@ class CustomerService:
             {"version": cart.version, "ops": [], "reason": "merge", "cart": msgspec.to_builtins(cart)},
             session_id=None,
             channel=None,
+            along=[cart_stored],
         )
         return report
 

@@ -16,14 +16,16 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
 if TYPE_CHECKING:
     import asyncpg
+    from sqlalchemy import Table
     from sqlalchemy.engine import Dialect, Row
     from sqlalchemy.sql.base import Executable
     from sqlalchemy.sql.compiler import SQLCompiler
-    from sqlalchemy.sql.elements import ClauseElement
+    from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 S = TypeVar("S", bound="Executable")
 
@@ -33,9 +35,22 @@ _PREPARED: dict[int, Executable] = {}
 
 
 def prepared(statement: S) -> S:
-    """Mark a statement built once at import (not per call) as safe to compile once and run on the driver."""
+    """Mark a statement built once at import (not per call) as safe to compile once and run on the driver.
+
+    An INSERT or UPDATE must name each value it writes (`named_values`).
+    """
     _PREPARED[id(statement)] = statement
     return statement
+
+
+def named_values(table: Table, *columns: str, prefix: str = "") -> dict[str, BindParameter[Any]]:
+    """`values()` for these columns, each a parameter named `prefix` + column with the column's type.
+
+    A prepared INSERT or UPDATE names every value it writes this way. It is compiled once, without the names of the
+    parameters it runs with: SQLAlchemy would add each name that matches a column to the SET of every UPDATE in
+    the statement, those inside its CTEs too (`Along`, db/writer.py).
+    """
+    return {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
 
 
 def is_prepared(statement: Executable) -> bool:
@@ -107,9 +122,9 @@ class DriverResult:
 class _Compiled:
     """One statement's SQL for the driver, how to bind each positional parameter, and how to read each column."""
 
-    def __init__(self, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> None:
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
         clause = cast("ClauseElement", statement)
-        compiled = cast("SQLCompiler", clause.compile(dialect=dialect, column_keys=list(keys)))
+        compiled = cast("SQLCompiler", clause.compile(dialect=dialect))
         if compiled.positiontup is None:
             raise ValueError("the driver path needs a positional paramstyle")
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
@@ -122,7 +137,7 @@ class _Compiled:
             bind = compiled.binds[name]
             if bind.expanding or bind.callable is not None:
                 raise ValueError(f"a prepared statement cannot take the expanding or computed parameter {name!r}")
-            if name not in keys and not bind.required:
+            if not bind.required:
                 self._defaults[name] = bind.value
             names.append(name)
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -141,7 +156,10 @@ class _Compiled:
         """The positional values, each through its type's processor (the loops run over the few that have one)."""
         if self._defaults:
             given = {**self._defaults, **given}
-        values = [given[name] for name in self._names]
+        try:
+            values = [given[name] for name in self._names]
+        except KeyError as missing:
+            raise TypeError(f"no value was given for {missing.args[0]!r} of: {self.sql}") from None
         for position, processor in self._bind_processors:
             values[position] = processor(values[position])
         return values
@@ -161,17 +179,16 @@ class _Compiled:
 
 
 class _Statements:
-    """Prepared statements compiled for one dialect, each once per set of parameter names."""
+    """Prepared statements compiled for one dialect, each once."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: dict[tuple[Executable, tuple[str, ...]], _Compiled] = {}
+        self._compiled: dict[Executable, _Compiled] = {}
 
-    def _compiled_for(self, statement: Executable, parameters: Mapping[str, Any]) -> _Compiled:
-        keys = tuple(parameters)
-        compiled = self._compiled.get((statement, keys))
+    def _compiled_for(self, statement: Executable) -> _Compiled:
+        compiled = self._compiled.get(statement)
         if compiled is None:
-            compiled = self._compiled[(statement, keys)] = _Compiled(statement, self._dialect, keys)
+            compiled = self._compiled[statement] = _Compiled(statement, self._dialect)
         return compiled
 
 
@@ -179,7 +196,7 @@ class DriverStatements(_Statements):
     """SQLite: run on a sqlite3 connection."""
 
     def run(self, driver: sqlite3.Connection, statement: Executable, parameters: Mapping[str, Any]) -> DriverResult:
-        compiled = self._compiled_for(statement, parameters)
+        compiled = self._compiled_for(statement)
         values = compiled.parameters(parameters)
         try:
             cursor = driver.execute(compiled.sql, values)
@@ -196,7 +213,7 @@ class AsyncpgStatements(_Statements):
     async def run(
         self, driver: asyncpg.Connection, statement: Executable, parameters: Mapping[str, Any]
     ) -> DriverResult:
-        compiled = self._compiled_for(statement, parameters)
+        compiled = self._compiled_for(statement)
         values = compiled.parameters(parameters)
         try:
             if compiled.row_type is None:  # no rows to read: the status tag ("UPDATE 1") says how many it touched

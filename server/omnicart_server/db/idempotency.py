@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, select
 
-from omnicart_server.db.driver import prepared
+from omnicart_server.db.driver import named_values, prepared
 from omnicart_server.db.models import idempotency_keys
+from omnicart_server.db.writer import Along
 from omnicart_server.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 
 if TYPE_CHECKING:
@@ -26,7 +27,20 @@ _FIND = prepared(
         idempotency_keys.c.customer_id == bindparam("customer_id"), idempotency_keys.c.key == bindparam("key")
     )
 )
-_STORE = prepared(insert(idempotency_keys))
+_STORE = prepared(
+    insert(idempotency_keys).values(
+        named_values(
+            idempotency_keys,
+            "customer_id",
+            "key",
+            "body_hash",
+            "status_code",
+            "response",
+            "created_at",
+            prefix="answer_",
+        )
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -64,18 +78,17 @@ def stored_response(record: Row[Any], fingerprint: str) -> StoredResponse | None
     return StoredResponse(record.status_code, record.response)
 
 
-async def store_response(
-    conn: Executor, customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime
-) -> None:
+def response_stored(customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime) -> Along:
+    """The write that keeps `response` as the answer to `key`: run it, or send it along with the write's event."""
     row = {
-        "customer_id": customer_id,
-        "key": key,
-        "body_hash": fingerprint,
-        "status_code": response.status_code,
-        "response": response.body,
-        "created_at": now,
+        "answer_customer_id": customer_id,
+        "answer_key": key,
+        "answer_body_hash": fingerprint,
+        "answer_status_code": response.status_code,
+        "answer_response": response.body,
+        "answer_created_at": now,
     }
-    await conn.execute(_STORE, row)
+    return Along(_STORE, row)
 
 
 async def purge_before(conn: Executor, cutoff: datetime) -> int:

@@ -11,20 +11,21 @@ copied back into the database file beside it, not inside its commits (db/checkpo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 from sqlalchemy import bindparam, insert, select, update
 
 from omnicart.protocol.events import Event
 from omnicart_server.db.checkpoint import Checkpointer
-from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, prepared
+from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, named_values, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection, UnitRolledBack, driver_of, driver_transaction
 from omnicart_server.db.models import customers, events
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine, Select
     from sqlalchemy.engine import Connection, Row
     from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.sql.base import Executable
+    from sqlalchemy.sql.dml import UpdateBase
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +70,43 @@ _BUMP_HEAD = prepared(
     .values(head_seq=customers.c.head_seq + 1)
     .returning(customers.c.head_seq)
 )
-_INSERT_EVENT = prepared(insert(events))
 _EVENT_COLUMNS = ("customer_id", "kind", "at", "session_id", "channel", "data")
+_INSERT_EVENT = prepared(insert(events).values(named_values(events, "seq", *_EVENT_COLUMNS)))
 _HEAD_BUMPED = _BUMP_HEAD.cte("head")
 _APPEND_AFTER_HEAD = prepared(
     insert(events)
     .from_select(
         ["seq", *_EVENT_COLUMNS],
-        select(_HEAD_BUMPED.c.head_seq, *(bindparam(name, type_=events.c[name].type) for name in _EVENT_COLUMNS)),
+        select(_HEAD_BUMPED.c.head_seq, *named_values(events, *_EVENT_COLUMNS).values()),
     )
     .returning(events.c.seq)
 )
 """PostgreSQL: _BUMP_HEAD and _INSERT_EVENT as one statement, a round trip fewer per event (SQLite allows no UPDATE
 inside WITH)."""
+
+
+class Along(NamedTuple):
+    """An INSERT or UPDATE written with an event, whose result nobody reads: `WriteTxn.append_event(along=...)`.
+
+    `statement` is `prepared` and names every value it writes (`named_values`), and `parameters` are those names:
+    on PostgreSQL it runs as a CTE of the event's own statement, so the event and its writes take one round trip
+    (a cart write with an Idempotency-Key: five round trips, not seven). The names share one namespace with the
+    event's columns and the other writes': each a prefix of its own (`named_values`).
+    """
+
+    statement: UpdateBase
+    parameters: Mapping[str, Any]
+
+
+@functools.cache
+def _append_along(statements: tuple[UpdateBase, ...]) -> Executable:
+    """_APPEND_AFTER_HEAD led by each of `statements` as a data-modifying CTE; built once per combination.
+
+    The CTEs and the append run on one snapshot and cannot see each other's rows: fine for writes to other rows
+    than the event's, which is all an Along is for. The combinations are the few the services write.
+    """
+    ctes = [statement.cte(f"along_{n}") for n, statement in enumerate(statements)]
+    return prepared(_APPEND_AFTER_HEAD.add_cte(*ctes))
 
 
 class WriteTxn:
@@ -133,11 +160,25 @@ class WriteTxn:
             row = (await self.conn.execute(read, {**parameters, "customer_id": customer_id})).one_or_none()
         return customer_id, row
 
+    async def write(self, write: Along) -> None:
+        """Run a write on its own, where no event goes with it."""
+        await self.conn.execute(write.statement, write.parameters)
+
     async def append_event(
-        self, customer_id: str, kind: str, data: dict[str, Any], *, session_id: str | None, channel: str | None
+        self,
+        customer_id: str,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        session_id: str | None,
+        channel: str | None,
+        along: Sequence[Along] = (),
     ) -> Event:
-        """Write the next event of the customer's log in this transaction: seq = head + 1, never a gap."""
-        row = {
+        """Write the next event of the customer's log in this transaction (seq = head + 1, never a gap), and `along`.
+
+        On PostgreSQL the writes of `along` go in the event's statement; on SQLite each runs before it.
+        """
+        row: dict[str, Any] = {
             "customer_id": customer_id,
             "kind": kind,
             "at": self.now,
@@ -146,8 +187,17 @@ class WriteTxn:
             "data": msgspec.json.encode(data).decode(),
         }
         if self._row_locks:  # PostgreSQL
-            seq = (await self.conn.execute(_APPEND_AFTER_HEAD, row)).scalar_one()
+            statement: Executable = _APPEND_AFTER_HEAD
+            if along:
+                statement = _append_along(tuple(write.statement for write in along))
+                for write in along:
+                    if not row.keys().isdisjoint(write.parameters):
+                        raise ValueError(f"{sorted(row.keys() & write.parameters.keys())} named twice in one append")
+                    row.update(write.parameters)
+            seq = (await self.conn.execute(statement, row)).scalar_one()
         else:
+            for write in along:
+                await self.conn.execute(write.statement, write.parameters)
             seq = (await self.conn.execute(_BUMP_HEAD, {"customer_id": customer_id})).scalar_one()
             row["seq"] = seq
             await self.conn.execute(_INSERT_EVENT, row)

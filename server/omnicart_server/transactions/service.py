@@ -118,8 +118,8 @@ class TransactionService:
             view = await self._step_locked(txn, me, transaction_id, request)
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(view))
-                await idempotency.store_response(
-                    txn.conn, me.customer_id, idempotency_key, fingerprint, response, txn.now
+                await txn.write(
+                    idempotency.response_stored(me.customer_id, idempotency_key, fingerprint, response, txn.now)
                 )
             return view, False
 
