@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    func,
     insert,
     select,
     text,
@@ -40,6 +41,8 @@ things = Table(
     Column("blob", LargeBinary, nullable=False),
 )
 INSERT = prepared(insert(things).values(named_values(things, "id", "count", "seen_at", "hidden", "blob")))
+EVERY_COLUMN = prepared(insert(things))
+"""An INSERT that names no values: every column of the table is a parameter it must be given."""
 BY_ID = prepared(select(things).where(things.c.id == bindparam("id")))
 BUMP = prepared(
     update_(things).where(things.c.id == bindparam("thing")).values(count=things.c.count + 1).returning(things.c.count)
@@ -117,7 +120,12 @@ def test_driver_errors_are_sqlalchemy_errors(engine: Engine) -> None:
 
 
 def test_a_required_value_left_out_is_refused(engine: Engine) -> None:
-    """A missing parameter fails loudly, naming it, instead of writing NULL."""
+    """A missing parameter fails loudly, naming it: an INSERT without `values()` does not leave the column out."""
     statements = DriverStatements(engine.dialect)
-    with engine.connect() as connection, pytest.raises(TypeError, match="no value was given for 'id'"):
-        statements.run(driver_of(connection), BY_ID, {})
+    with engine.connect() as connection:
+        with pytest.raises(TypeError, match="no value was given for 'id'"):
+            statements.run(driver_of(connection), BY_ID, {})
+        row = {"id": "a", "count": 1, "seen_at": None, "hidden": False}
+        with pytest.raises(TypeError, match="no value was given for 'blob'"):
+            statements.run(driver_of(connection), EVERY_COLUMN, row)
+        assert connection.execute(select(func.count()).select_from(things)).scalar_one() == 0

@@ -68,7 +68,7 @@ def lines_of(row: Row[Any]) -> list[CartLine]:
     return _lines_decoder.decode(row.lines)
 
 
-def next_version(txn: WriteTxn, row: Row[Any], contents: CartContents) -> tuple[Cart, Along]:
+def next_version(row: Row[Any], contents: CartContents, now: datetime) -> tuple[Cart, Along]:
     """The cart of `row` with new contents as its next version, and the write that stores it, to go with its event."""
     version = row.version + 1
     values = {
@@ -76,10 +76,10 @@ def next_version(txn: WriteTxn, row: Row[Any], contents: CartContents) -> tuple[
         "cart_version": version,
         "cart_lines": _encoder.encode(contents.lines).decode(),
         "cart_next_line_no": contents.next_line_no,
-        "cart_updated_at": txn.now,
+        "cart_updated_at": now,
         "cart_abandoned_at": None,
     }
-    return _cart_at(row.id, version, row.currency, contents.lines, txn.now), Along(_WRITE_CART, values)
+    return _cart_at(row.id, version, row.currency, contents.lines, now), Along(_WRITE_CART, values)
 
 
 async def active_cart_row(conn: Executor, customer_id: str) -> Row[Any]:
@@ -137,12 +137,12 @@ class CartService:
                 stored = idempotency.stored_response(row, fingerprint)
                 if stored is not None:
                     return _cart_decoder.decode(stored.body), True
-            cart, cart_stored = self._changed(txn, me, row, request)
-            along = [cart_stored]
+            cart, cart_write = self._changed(txn, me, row, request)
+            along = [cart_write]
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(cart))
                 along.append(
-                    idempotency.response_stored(me.customer_id, idempotency_key, fingerprint, response, txn.now)
+                    idempotency.response_write(me.customer_id, idempotency_key, fingerprint, response, txn.now)
                 )
             await _announce(txn, me, request, cart, along)
             return cart, False
@@ -167,7 +167,7 @@ class CartService:
             )
         except OpRejected as refused:
             raise rejection(refused.code, refused.detail) from refused
-        return next_version(txn, row, contents)
+        return next_version(row, contents, txn.now)
 
 
 async def _announce(txn: WriteTxn, device: Device, request: CartOpsRequest, cart: Cart, along: list[Along]) -> None:

@@ -100,7 +100,7 @@ class CustomerService:
             strategy,
             self._limits,
         )
-        cart, cart_stored = next_version(txn, known_cart, merged)
+        cart, cart_write = next_version(known_cart, merged, txn.now)
         await txn.conn.execute(update(carts).where(carts.c.id == anonymous_cart.id).values(status="merged"))
         moved = list(
             (await txn.conn.execute(select(sessions.c.id).where(sessions.c.customer_id == anonymous))).scalars()
@@ -141,7 +141,7 @@ class CustomerService:
             {"version": cart.version, "ops": [], "reason": "merge", "cart": msgspec.to_builtins(cart)},
             session_id=None,
             channel=None,
-            along=[cart_stored],
+            along=[cart_write],
         )
         return report
 

@@ -37,19 +37,17 @@ _PREPARED: dict[int, Executable] = {}
 def prepared(statement: S) -> S:
     """Mark a statement built once at import (not per call) as safe to compile once and run on the driver.
 
-    An INSERT or UPDATE must name each value it writes (`named_values`).
+    It is compiled once, without the names of the parameters it runs with (SQLAlchemy would add each one that
+    matches a column to the SET of every UPDATE in the statement, those inside its CTEs too), so an INSERT or UPDATE
+    gives each column it writes its value: a named parameter (`named_values`), a literal or an expression. One that
+    gives none makes every column of its table a parameter, and the run that lacks one is refused.
     """
     _PREPARED[id(statement)] = statement
     return statement
 
 
 def named_values(table: Table, *columns: str, prefix: str = "") -> dict[str, BindParameter[Any]]:
-    """`values()` for these columns, each a parameter named `prefix` + column with the column's type.
-
-    A prepared INSERT or UPDATE names every value it writes this way. It is compiled once, without the names of the
-    parameters it runs with: SQLAlchemy would add each name that matches a column to the SET of every UPDATE in
-    the statement, those inside its CTEs too (`Along`, db/writer.py).
-    """
+    """`values()` for these columns, each a parameter named `prefix` + column, with the column's type (`prepared`)."""
     return {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
 
 

@@ -78,7 +78,7 @@ def stored_response(record: Row[Any], fingerprint: str) -> StoredResponse | None
     return StoredResponse(record.status_code, record.response)
 
 
-def response_stored(customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime) -> Along:
+def response_write(customer_id: str, key: str, fingerprint: str, response: StoredResponse, now: datetime) -> Along:
     """The write that keeps `response` as the answer to `key`: run it, or send it along with the write's event."""
     row = {
         "answer_customer_id": customer_id,

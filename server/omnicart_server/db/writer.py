@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
+from sqlalchemy.sql.visitors import iterate
 
 from omnicart.protocol.events import Event
 from omnicart_server.db.checkpoint import Checkpointer
-from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, named_values, prepared
+from omnicart_server.db.driver import AsyncpgStatements, DriverStatements, is_prepared, named_values, prepared
 from omnicart_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_sqlite_sync_engine, is_sqlite_url
 from omnicart_server.db.executor import Executor, InlineConnection, UnitRolledBack, driver_of, driver_transaction
 from omnicart_server.db.models import customers, events
@@ -77,7 +79,7 @@ _APPEND_AFTER_HEAD = prepared(
     insert(events)
     .from_select(
         ["seq", *_EVENT_COLUMNS],
-        select(_HEAD_BUMPED.c.head_seq, *named_values(events, *_EVENT_COLUMNS).values()),
+        select(_HEAD_BUMPED.c.head_seq, *(bindparam(name, type_=events.c[name].type) for name in _EVENT_COLUMNS)),
     )
     .returning(events.c.seq)
 )
@@ -88,10 +90,9 @@ inside WITH)."""
 class Along(NamedTuple):
     """An INSERT or UPDATE written with an event, whose result nobody reads: `WriteTxn.append_event(along=...)`.
 
-    `statement` is `prepared` and names every value it writes (`named_values`), and `parameters` are those names:
-    on PostgreSQL it runs as a CTE of the event's own statement, so the event and its writes take one round trip
-    (a cart write with an Idempotency-Key: five round trips, not seven). The names share one namespace with the
-    event's columns and the other writes': each a prefix of its own (`named_values`).
+    On PostgreSQL it runs as a CTE of the event's own statement, so the event and its writes take one round trip.
+    `statement` is built once at import, `prepared`, with its values named (`named_values`, with a prefix of its
+    own): its names share one statement with the event's and the other writes'.
     """
 
     statement: UpdateBase
@@ -103,10 +104,25 @@ def _append_along(statements: tuple[UpdateBase, ...]) -> Executable:
     """_APPEND_AFTER_HEAD led by each of `statements` as a data-modifying CTE; built once per combination.
 
     The CTEs and the append run on one snapshot and cannot see each other's rows: fine for writes to other rows
-    than the event's, which is all an Along is for. The combinations are the few the services write.
+    than the event's, which is all an Along is for. The combinations are the few the services write. Refuses
+    statements built per call (they would fill the caches) and a parameter name used by two of the parts (both
+    would get one value).
     """
+    named: set[str] = set(_named_parameters(_APPEND_AFTER_HEAD))
+    for statement in statements:
+        if not is_prepared(statement):
+            raise ValueError(f"not a prepared statement: {statement}")
+        names = _named_parameters(statement)
+        if not named.isdisjoint(names):
+            raise ValueError(f"{sorted(named & names)} named twice in one append, again by: {statement}")
+        named |= names
     ctes = [statement.cte(f"along_{n}") for n, statement in enumerate(statements)]
     return prepared(_APPEND_AFTER_HEAD.add_cte(*ctes))
+
+
+def _named_parameters(statement: ClauseElement) -> set[str]:
+    """The names of the parameters the statement is run with (not its literals, which SQLAlchemy names itself)."""
+    return {element.key for element in iterate(statement) if isinstance(element, BindParameter) and not element.unique}
 
 
 class WriteTxn:
@@ -191,8 +207,6 @@ class WriteTxn:
             if along:
                 statement = _append_along(tuple(write.statement for write in along))
                 for write in along:
-                    if not row.keys().isdisjoint(write.parameters):
-                        raise ValueError(f"{sorted(row.keys() & write.parameters.keys())} named twice in one append")
                     row.update(write.parameters)
             seq = (await self.conn.execute(statement, row)).scalar_one()
         else:

@@ -119,7 +119,7 @@ class TransactionService:
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(view))
                 await txn.write(
-                    idempotency.response_stored(me.customer_id, idempotency_key, fingerprint, response, txn.now)
+                    idempotency.response_write(me.customer_id, idempotency_key, fingerprint, response, txn.now)
                 )
             return view, False
 
