@@ -137,7 +137,7 @@ class CartService:
                 stored = idempotency.stored_response(row, fingerprint)
                 if stored is not None:
                     return _cart_decoder.decode(stored.body), True
-            cart, cart_write = self._changed(txn, me, row, request)
+            cart, cart_write = self._changed(me, row, request, txn.now)
             along = [cart_write]
             if idempotency_key:
                 response = idempotency.StoredResponse(200, _encoder.encode(cart))
@@ -149,7 +149,7 @@ class CartService:
 
         return await self._writer.run(work)
 
-    def _changed(self, txn: WriteTxn, device: Device, row: Row[Any], request: CartOpsRequest) -> tuple[Cart, Along]:
+    def _changed(self, device: Device, row: Row[Any], request: CartOpsRequest, now: datetime) -> tuple[Cart, Along]:
         """The cart with the batch applied, and the write that stores it; or the error that refuses the batch."""
         if row.id is None:
             raise _no_active_cart()
@@ -167,7 +167,7 @@ class CartService:
             )
         except OpRejected as refused:
             raise rejection(refused.code, refused.detail) from refused
-        return next_version(row, contents, txn.now)
+        return next_version(row, contents, now)
 
 
 async def _announce(txn: WriteTxn, device: Device, request: CartOpsRequest, cart: Cart, along: list[Along]) -> None:

@@ -211,7 +211,7 @@ class WriteTxn:
             seq = (await self.conn.execute(statement, row)).scalar_one()
         else:
             for write in along:
-                await self.conn.execute(write.statement, write.parameters)
+                await self.write(write)
             seq = (await self.conn.execute(_BUMP_HEAD, {"customer_id": customer_id})).scalar_one()
             row["seq"] = seq
             await self.conn.execute(_INSERT_EVENT, row)
